@@ -82,21 +82,22 @@ def grouped_correlation(
     -------
     (N, F, O…) in the promoted dtype of ``a`` and ``kernel``.
     """
-    n, c = a.shape[:2]
+    n = a.shape[0]
     f, c_g = kernel.shape[:2]
     taps = kernel.shape[2:]
     d = len(taps)
     cols = windows(a, taps, step, gap)  # (N, C, O…, K…)
     out_sizes = cols.shape[2 : 2 + d]
     cols = cols.reshape(n, groups, c_g, *out_sizes, *taps)
-    # (G, N, O…, C/G, K…) → im2col matrix (G, N·∏O, C/G·∏K)
-    order = (1, 0, *range(3, 3 + d), 2, *range(3 + d, 3 + 2 * d))
-    cols = cols.transpose(order).reshape(groups, n * int(np.prod(out_sizes)), -1)
+    # (G, C/G, K…, N, O…) → im2col matrix (G, C/G·∏K, N·∏O): output positions stay the
+    # fastest axis, so the gather copies whole rows of the input.
+    order = (1, 2, *range(3 + d, 3 + 2 * d), 0, *range(3, 3 + d))
+    cols = cols.transpose(order).reshape(groups, c_g * int(np.prod(taps)), -1)
     w_mat = kernel.reshape(groups, f // groups, -1)
-    out = cols @ w_mat.transpose(0, 2, 1)  # (G, N·∏O, F/G)
-    out = out.reshape(groups, n, *out_sizes, f // groups)
-    out = np.moveaxis(out, (0, -1), (1, 2))  # (N, G, F/G, O…)
-    return np.ascontiguousarray(out.reshape(n, f, *out_sizes))
+    out = w_mat @ cols  # (G, F/G, N·∏O)
+    out = out.reshape(groups, f // groups, n, *out_sizes)
+    out = np.moveaxis(out, 2, 0)  # (N, G, F/G, O…)
+    return np.ascontiguousarray(out).reshape(n, f, *out_sizes)
 
 
 def conv_forward(

@@ -56,7 +56,9 @@ def _padding_pairs(padding: Any, dims: int) -> tuple[tuple[int, int], ...]:
             or len(pair) != 2
             or not all(_is_int(v) for v in pair)
         ):
-            raise invalid_type("padding", padding, "each entry must be an int or an (lo, hi) pair of ints")
+            raise invalid_type(
+                "padding", padding, "each entry must be an int or an (lo, hi) pair of ints"
+            )
         if pair[0] < 0 or pair[1] < 0:
             raise invalid("padding", padding, "every padding amount must be >= 0")
         pairs.append((int(pair[0]), int(pair[1])))
@@ -128,7 +130,10 @@ class ConvSpec:
                     "kernel_size", None, f"padding={padding!r} needs the kernel size"
                 )
             dil = _per_dim("dilation", dilation, dims, 1) if dims in (1, 2, 3) else dilation
-            ks = (0,) * dims if kernel_size is None else _per_dim("kernel_size", kernel_size, dims, 1)
+            ks = (
+                (0,) * dims if kernel_size is None
+                else _per_dim("kernel_size", kernel_size, dims, 1)
+            )
             total = [r * (k - 1) for r, k in zip(dil, ks)] if padding != "valid" else [0] * dims
             if padding == "full":
                 padding = tuple((t, t) for t in total)
@@ -196,7 +201,8 @@ def output_shape(
         raise invalid("groups", groups, f"must divide the filters F={f}")
     if c_per_group * groups != c:
         raise invalid(
-            "w.shape", w_shape, f"expected w.shape[1] = C/G = {c // groups} (C={c}, groups={groups})"
+            "w.shape", w_shape,
+            f"expected w.shape[1] = C/G = {c // groups} (C={c}, groups={groups})",
         )
     if bias_shape is not None and _shape("b.shape", bias_shape) != (f,):
         raise invalid("b.shape", tuple(bias_shape), f"expected (F,) = ({f},)")

@@ -1,0 +1,104 @@
+"""Supports: what a layer claims to handle; fuzzing generates only configurations inside it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from gradcheck.errors import invalid, invalid_type
+
+PADDING_MODES = ("asymmetric", "symmetric", "none")
+
+
+@dataclass(frozen=True)
+class Supports:
+    """A layer's claim about the configurations it handles.
+
+    Parameters
+    ----------
+    dims : tuple of int
+        Spatial dims handled, a subset of (1, 2, 3).
+    max_stride : int
+        Largest stride; 1 means no stride support.
+    dilation : bool
+        False: dilation is always 1.
+    groups : bool
+        False: groups is always 1.
+    padding : {"asymmetric", "symmetric", "none"}
+        Any (lo, hi); lo == hi only; no padding.
+    uniform : bool
+        True: stride, padding and dilation are one value shared by every spatial dim.
+    exact_tiling : bool
+        True: only ``(S + lo + hi − r·(K − 1) − 1) % s == 0`` (the windows tile the input).
+    square_input, square_kernel : bool
+        True: equal spatial sizes of the input / of the kernel.
+    bias : bool
+        False: b is always None.
+    dtypes : tuple of str
+        Floating dtypes the layer accepts, e.g. ("float64", "float32").
+    """
+
+    dims: tuple[int, ...] = (1, 2, 3)
+    max_stride: int = 3
+    dilation: bool = True
+    groups: bool = True
+    padding: str = "asymmetric"
+    uniform: bool = False
+    exact_tiling: bool = False
+    square_input: bool = False
+    square_kernel: bool = False
+    bias: bool = True
+    dtypes: tuple[str, ...] = ("float64",)
+
+    def __post_init__(self) -> None:
+        dims = (self.dims,) if isinstance(self.dims, int) else tuple(self.dims)
+        if not dims or any(d not in (1, 2, 3) for d in dims):
+            raise invalid("dims", self.dims, "expected a non-empty subset of (1, 2, 3)")
+        object.__setattr__(self, "dims", tuple(sorted(set(dims))))
+        if isinstance(self.max_stride, bool) or not isinstance(self.max_stride, int):
+            raise invalid_type("max_stride", self.max_stride, "expected an int >= 1")
+        if self.max_stride < 1:
+            raise invalid("max_stride", self.max_stride, "expected an int >= 1")
+        if self.padding not in PADDING_MODES:
+            raise invalid("padding", self.padding, f"expected one of {PADDING_MODES}")
+        for name in ("dilation", "groups", "uniform", "exact_tiling", "square_input",
+                     "square_kernel", "bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise invalid_type(name, getattr(self, name), "expected True or False")
+        dtypes = (self.dtypes,) if isinstance(self.dtypes, str) else tuple(self.dtypes)
+        for name in dtypes:
+            try:
+                kind = np.dtype(name).kind
+            except TypeError:
+                raise invalid("dtypes", self.dtypes, "expected numpy dtype names") from None
+            if kind not in "fc":
+                raise invalid("dtypes", self.dtypes, "expected floating or complex dtypes")
+        if not dtypes:
+            raise invalid("dtypes", self.dtypes, "expected at least one dtype")
+        object.__setattr__(self, "dtypes", tuple(np.dtype(n).name for n in dtypes))
+
+    @classmethod
+    def from_claim(cls, claim: Supports | Mapping[str, Any] | None) -> Supports:
+        """Accept a Supports, a dict with the same keys, or None (everything)."""
+        if claim is None:
+            return cls()
+        if isinstance(claim, Supports):
+            return claim
+        if not isinstance(claim, Mapping):
+            raise invalid_type("supports", claim, "expected a gradcheck.Supports or a dict")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(claim) - known)
+        if unknown:
+            raise invalid(
+                "supports", dict(claim), f"unknown keys {unknown}; known: {sorted(known)}"
+            )
+        return cls(**claim)
+
+    def restrict(self, **overrides: Any) -> Supports:
+        """A copy with some keys replaced (None values are ignored)."""
+        values = asdict(self)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return Supports.from_claim(values)

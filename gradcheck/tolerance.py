@@ -1,0 +1,39 @@
+"""Error bounds for the sums a convolution and its gradients compute — derived, not tuned.
+
+A dot product of n terms computed in floating point, in any order (recursive, pairwise,
+blocked BLAS), satisfies (Higham, *Accuracy and Stability of Numerical Algorithms*, §3.1)::
+
+    |fl(Σ aᵢbᵢ) − Σ aᵢbᵢ| <= γ_n · Σ |aᵢ||bᵢ|,        γ_n = n·u / (1 − n·u)
+
+with u the unit roundoff of the dtype.  For a convolution every output and every gradient
+entry is such a sum, and ``Σ|aᵢ||bᵢ|`` is the same formula applied to absolute values — so the
+reference backward evaluated on ``|δ|``, ``|x|``, ``|w|`` gives the bound entry by entry, at
+the cost of one more backward pass.  This is an upper bound (errors usually grow like √n·u):
+a correct layer never exceeds it, while the classic mistakes are O(1) wrong and exceed it by
+many orders of magnitude.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradcheck.errors import invalid
+
+
+def unit_roundoff(dtype: np.dtype | type) -> float:
+    """u = eps / 2 of the real part of ``dtype`` (2^-53 for float64, 2^-24 for float32)."""
+    return float(np.finfo(np.dtype(dtype)).eps) / 2
+
+
+def gamma(n: int, dtype: np.dtype | type) -> float:
+    """γ_n = n·u / (1 − n·u), the relative error bound of an n-term dot product.
+
+    Raises
+    ------
+    InvalidArgument
+        When n·u >= 1: no bound exists (the sum is too long for the precision).
+    """
+    nu = n * unit_roundoff(dtype)
+    if nu >= 1:
+        raise invalid("n", n, f"n·u < 1 needed for a rounding bound in {np.dtype(dtype)}")
+    return nu / (1 - nu)
