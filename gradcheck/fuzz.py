@@ -214,6 +214,7 @@ class FuzzResult:
     error: Exception | None = None
     worst_ratio: float = 0.0
     claim: dict[str, Any] = field(default_factory=dict)
+    max_examples: int = 0
 
     @property
     def passed(self) -> bool:
@@ -288,6 +289,7 @@ def fuzz_layer(
     finally:
         progress.close()
     base = {"examples": state["count"], "seed": seed, "worst_ratio": state["worst"],
+            "max_examples": max_examples,
             "claim": vars(supports).copy()}
     if state["failure"] is None:
         return FuzzResult("passed", **base)

@@ -149,7 +149,7 @@ def _derivative_batch(
         eps = 0.0 if error_bound is None else error_bound(points)
         # No subtraction: only the evaluation's own relative error, and truncation
         # h²·f'''/6 with h = 2^-66·max(1, |x|) is below u for any f of moderate curvature.
-        return value, np.zeros_like(value), eps / step
+        return value, np.zeros(value.shape), eps / step
     offsets, coefficients = _STENCILS[method]
     samples, errors = [], []
     for a in offsets:
@@ -162,7 +162,7 @@ def _derivative_batch(
         for a, c, e in zip(offsets, coefficients, errors)
     ) / step
     if method == "central":
-        truncation = np.zeros_like(value)  # exact when linear; the caller's estimate otherwise
+        truncation = np.zeros(value.shape)  # exact when linear; the caller's estimate otherwise
     elif method == "four-point":
         central = (samples[1] - samples[2]) / (2 * step)
         truncation = np.abs(value - central)  # error of the lower-order rule: conservative

@@ -98,7 +98,7 @@ def verify(examples: int = 200, seed: int = 0, *, show_progress: bool = True,
 
     @hypothesis_seed(seed)
     @settings(max_examples=examples, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), phases=None)
+              suppress_health_check=list(HealthCheck))
     @given(conv_problems(dtypes=dtypes))
     def run(problem: ConvProblem) -> None:
         report.count(problem)

@@ -1,0 +1,80 @@
+"""The bank of example layers: every deliberately wrong layer is caught; the correct one never is."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from examples.misbehaving import MISBEHAVING
+from examples.mistakes import MISTAKES
+from examples.naive_conv import layer as naive_layer
+from gradcheck import GradientMismatch, LayerError, check_layer, fuzz_layer
+from gradcheck.layer import layer_from_cs231n
+from gradcheck.strategies import conv_problems
+
+#: The soak size: thousands in CI and the thorough profile, fewer in quick local runs.
+SOAK = {"dev": 300, "ci": 2000, "thorough": 10_000}[os.environ.get("HYPOTHESIS_PROFILE", "dev")]
+
+
+@pytest.mark.parametrize("name", sorted(MISTAKES))
+def test_every_wrong_layer_is_caught_by_default_fuzzing(name):
+    result = fuzz_layer(MISTAKES[name])
+    assert result.status == "mismatch", f"{name} passed {result.examples} configurations"
+    assert isinstance(result.error, GradientMismatch)
+
+
+@pytest.mark.parametrize("name", sorted(MISTAKES))
+def test_every_wrong_layer_is_caught_in_float32(name):
+    result = fuzz_layer(MISTAKES[name], dtypes=("float32",))
+    assert result.status == "mismatch"
+
+
+@pytest.mark.parametrize("name", sorted(MISBEHAVING))
+def test_misbehaving_layers_are_layer_errors_with_their_reason(name):
+    result = fuzz_layer(MISBEHAVING[name], max_examples=10, deadline=1.0)
+    assert result.status == "layer-error"
+    assert isinstance(result.error, LayerError)
+    assert result.error.reason == MISBEHAVING[name].problem
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_correct_layer_passes_thousands_of_configurations(dtype):
+    result = fuzz_layer(naive_layer, max_examples=SOAK, seed=1, dtypes=(dtype,))
+    assert result.status == "passed", result.error
+    assert result.examples >= SOAK
+    assert result.worst_ratio <= 1
+
+
+def test_the_minimal_configuration_is_minimal_for_a_stride_bug():
+    result = fuzz_layer(MISTAKES["stride-ignored-dx"])
+    p = result.problem
+    assert max(p.spec.stride) == 2  # the smallest stride that shows it
+    assert p.x.shape[:2] == (1, 1) and p.spec.dims == 1
+
+
+def test_cs231n_adapter_passes_and_catches_its_wrong_backward():
+    from examples import cs231n_style as cs
+
+    good = layer_from_cs231n(cs.conv_forward_naive, cs.conv_backward_naive)
+    assert fuzz_layer(good, max_examples=60).status == "passed"
+    bad = layer_from_cs231n(cs.conv_forward_naive, cs.conv_backward_wrong)
+    assert fuzz_layer(bad, max_examples=60).status == "mismatch"
+
+
+def test_check_layer_raises_an_assertion_error_subclass():
+    from hypothesis import find
+
+    problem = find(conv_problems(dims=1, max_stride=1), lambda p: p.w.shape[2] > 1)
+    check_layer(naive_layer, problem)
+    with pytest.raises(AssertionError):
+        check_layer(MISTAKES["kernel-not-flipped"], problem)
+
+
+def test_torch_conv_modules_pass_thousands_of_configurations():
+    torch = pytest.importorskip("torch")
+    from gradcheck.layer import layer_from_torch
+
+    for module, dims in ((torch.nn.Conv1d, 1), (torch.nn.Conv2d, 2), (torch.nn.Conv3d, 3)):
+        result = fuzz_layer(layer_from_torch(module), max_examples=SOAK // 3, seed=dims)
+        assert result.status == "passed", result.error
