@@ -1,4 +1,4 @@
-"""The bank of example layers: every deliberately wrong layer is caught; the correct one never is."""
+"""The example layers: every deliberately wrong one is caught; the correct one never is."""
 
 from __future__ import annotations
 
