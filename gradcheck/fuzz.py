@@ -10,6 +10,7 @@ first failure to the smallest configuration that still fails.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -230,6 +231,7 @@ def fuzz_layer(
     reference_forward: bool = True,
     deadline: float | None = DEFAULT_DEADLINE,
     show_progress: bool = False,
+    save_regressions: str | Path | None = None,
     **claim: Any,
 ) -> FuzzResult:
     """Fuzz a layer with hypothesis inside its support claim; shrink the first failure.
@@ -245,6 +247,9 @@ def fuzz_layer(
         As for :func:`check_layer`.
     show_progress : bool
         A progress line on stderr.
+    save_regressions : path, optional
+        Directory where the minimal failing case is saved as a regression corpus entry
+        (see :mod:`gradcheck.corpus`).
     **claim
         Supports keys that narrow the layer's own claim (``dims=(2,)``, ``max_stride=1`` …).
 
@@ -295,4 +300,9 @@ def fuzz_layer(
         return FuzzResult("passed", **base)
     problem, error = _smallest(state["failure"], state["failures"])
     status = "layer-error" if isinstance(error, LayerError) else "mismatch"
-    return FuzzResult(status, problem=problem, error=error, **base)
+    result = FuzzResult(status, problem=problem, error=error, **base)
+    if save_regressions is not None:
+        from gradcheck.corpus import save_failure
+
+        save_failure(result, save_regressions)
+    return result
