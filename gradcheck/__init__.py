@@ -41,6 +41,9 @@ _EXPORTS: dict[str, str] = {
     "layer_from_torch": "gradcheck.layer",
     "output_shape": "gradcheck.spec",
     "raise_on_failure": "gradcheck.check",
+    "check_vjp": "gradcheck.vjp",
+    "fuzz_vjp": "gradcheck.vjp",
+    "NonDifferentiable": "gradcheck.vjp",
 }
 
 __all__ = [
@@ -56,9 +59,11 @@ __all__ = [
     "Layer",
     "LayerError",
     "LayerReport",
+    "NonDifferentiable",
     "Supports",
     "check_gradients",
     "check_layer",
+    "check_vjp",
     "compare_adjoint",
     "compare_finite_differences",
     "compare_fourier",
@@ -66,6 +71,7 @@ __all__ = [
     "conv_backward",
     "conv_forward",
     "fuzz_layer",
+    "fuzz_vjp",
     "layer_from_cs231n",
     "layer_from_functions",
     "layer_from_torch",
@@ -114,3 +120,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from gradcheck.result import CheckResult, Comparison
     from gradcheck.spec import ConvSpec, output_shape
     from gradcheck.supports import Supports
+    from gradcheck.vjp import NonDifferentiable, check_vjp, fuzz_vjp
