@@ -25,7 +25,22 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from gradcheck.errors import invalid, invalid_type
 from gradcheck.spec import ConvSpec, output_shape
+
+
+def _check_arrays(**arrays: np.ndarray | None) -> None:
+    """Every array argument: a numpy array of floating or complex dtype, all values finite."""
+    for name, a in arrays.items():
+        if a is None and name == "b":
+            continue
+        if not isinstance(a, np.ndarray):
+            raise invalid_type(name, a, "expected a numpy array")
+        if a.dtype.kind not in "fc":
+            raise invalid_type(name, f"array of dtype {a.dtype}",
+                               "expected a floating or complex dtype (cast integers first)")
+        if not np.isfinite(a).all():
+            raise invalid(name, "an array with NaN/Inf", "every value must be finite")
 
 
 def pad(a: np.ndarray, padding: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -120,6 +135,7 @@ def conv_forward(
     -----
     ``y[n, f, o] = b[f] + Σ_{c ∈ group(f)} Σ_t w[f, c', t] · x_pad[n, c, s·o + r·t]``.
     """
+    _check_arrays(x=x, w=w, b=b)
     output_shape(x.shape, w.shape, spec, None if b is None else b.shape)
     x_pad = pad(x, spec.padding)
     y = grouped_correlation(x_pad, w, spec.groups, spec.stride, spec.dilation)
@@ -162,10 +178,9 @@ def conv_backward(
         dx_pad       = δ↑s * w↑r               (full convolution = correlation with flip(w↑r))
         dx           = dx_pad[lo : lo + S]     (positions no window reaches stay 0)
     """
+    _check_arrays(dy=dy, x=x, w=w, b=b)
     y_shape = output_shape(x.shape, w.shape, spec, None if b is None else b.shape)
     if dy.shape != y_shape:
-        from gradcheck.errors import invalid
-
         raise invalid("dy.shape", dy.shape, f"expected the output shape {y_shape}")
     d, groups = spec.dims, spec.groups
     spatial_axes = tuple(range(2, 2 + d))

@@ -54,22 +54,28 @@ class Supports:
     dtypes: tuple[str, ...] = ("float64",)
 
     def __post_init__(self) -> None:
-        dims = (self.dims,) if isinstance(self.dims, int) else tuple(self.dims)
-        if not dims or any(d not in (1, 2, 3) for d in dims):
+        dims = (self.dims,) if isinstance(self.dims, int) else self.dims
+        if not isinstance(dims, (tuple, list)) or isinstance(dims, bool):
+            raise invalid_type("dims", self.dims, "expected an int or a tuple of ints in (1, 2, 3)")
+        if not dims or any(isinstance(d, bool) or d not in (1, 2, 3) for d in dims):
             raise invalid("dims", self.dims, "expected a non-empty subset of (1, 2, 3)")
         object.__setattr__(self, "dims", tuple(sorted(set(dims))))
         if isinstance(self.max_stride, bool) or not isinstance(self.max_stride, int):
             raise invalid_type("max_stride", self.max_stride, "expected an int >= 1")
         if self.max_stride < 1:
             raise invalid("max_stride", self.max_stride, "expected an int >= 1")
-        if self.padding not in PADDING_MODES:
+        if not isinstance(self.padding, str) or self.padding not in PADDING_MODES:
             raise invalid("padding", self.padding, f"expected one of {PADDING_MODES}")
         for name in ("dilation", "groups", "uniform", "exact_tiling", "square_input",
                      "square_kernel", "bias"):
             if not isinstance(getattr(self, name), bool):
                 raise invalid_type(name, getattr(self, name), "expected True or False")
-        dtypes = (self.dtypes,) if isinstance(self.dtypes, str) else tuple(self.dtypes)
+        dtypes = (self.dtypes,) if isinstance(self.dtypes, str) else self.dtypes
+        if not isinstance(dtypes, (tuple, list)):
+            raise invalid_type("dtypes", self.dtypes, "expected dtype names, e.g. ('float64',)")
         for name in dtypes:
+            if not isinstance(name, str):
+                raise invalid_type("dtypes", self.dtypes, "expected dtype names (strings)")
             try:
                 kind = np.dtype(name).kind
             except TypeError:

@@ -117,3 +117,20 @@ def test_python_dash_m_works():
     done = subprocess.run([sys.executable, "-m", "gradcheck", "--help"], capture_output=True,
                           text=True, cwd=ROOT, check=False)
     assert done.returncode == 0 and "verify" in done.stdout and "fuzz" in done.stdout
+
+
+MISBEHAVING = ["raises", "returns_none", "wrong_count", "wrong_shape", "wrong_dtype",
+               "returns_nan", "mutates_input", "nondeterministic", "slow"]
+
+
+@pytest.mark.parametrize("name", MISBEHAVING)
+def test_each_misbehaving_layer_exits_3_with_its_reason(capsys, name):
+    import examples.misbehaving as module
+
+    code, out, err = run(capsys, "fuzz", f"{EXAMPLES}/misbehaving.py:{name}", "--json",
+                         "--examples", 10, "--deadline", 1)
+    data = json.loads(out)
+    assert code == 3 and data["status"] == "layer-error"
+    assert data["failure"]["reason"] == getattr(module, name).problem
+    assert "gradcheck/" not in data["failure"]["message"]  # no frames of our own
+    assert "Traceback" not in err
