@@ -13,27 +13,26 @@ from collections.abc import Sequence
 EXIT_PASSED, EXIT_MISMATCH, EXIT_USAGE, EXIT_LAYER = 0, 1, 2, 3
 
 
-def _positive_int(flag: str):
+def _int_at_least(flag: str, low: int):
+    """An argparse ``type=`` parser for an integer >= low whose errors name the flag."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{flag}={text!r}: expected an integer") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag}={value}: expected an integer >= 1")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{flag}={value}: expected an integer >= {low}")
         return value
 
     return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed={text!r}: expected an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed={value}: expected an integer >= 0")
-    return value
+def _positive_int(flag: str):
+    return _int_at_least(flag, 1)
+
+
+_seed = _int_at_least("--seed", 0)
 
 
 def _add_verify(commands: argparse._SubParsersAction) -> None:

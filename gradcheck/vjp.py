@@ -87,23 +87,17 @@ def _loss(f: Callable[..., Any], dy: np.ndarray, inputs: tuple[np.ndarray, ...],
     kappa = sum(a.size for a in inputs) + dy.size
     g64 = gamma(kappa, np.float64)
 
-    def values(points: np.ndarray) -> np.ndarray:
-        out = []
+    def outputs(points: np.ndarray):
         for point in points:
             args = list(inputs)
             args[i] = point
-            y = np.asarray(_call("f", f, *args), dtype=np.float64)
-            out.append(float(np.sum(dy * y)))
-        return np.array(out)
+            yield np.asarray(_call("f", f, *args), dtype=np.float64)
+
+    def values(points: np.ndarray) -> np.ndarray:
+        return np.array([float(np.sum(dy * y)) for y in outputs(points)])
 
     def error(points: np.ndarray) -> np.ndarray:
-        out = []
-        for point in points:
-            args = list(inputs)
-            args[i] = point
-            y = np.asarray(_call("f", f, *args), dtype=np.float64)
-            out.append(g64 * float(np.sum(np.abs(dy) * np.abs(y))))
-        return np.array(out)
+        return np.array([g64 * float(np.sum(np.abs(dy) * np.abs(y))) for y in outputs(points)])
 
     return values, error
 
