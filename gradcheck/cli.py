@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     _add_verify(commands)
     _add_fuzz(commands)
+    from gradcheck.jacobian_text import add_jacobian_parser
+
+    add_jacobian_parser(commands)
     return parser
 
 
@@ -199,7 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
         return int(exit_.code or 0)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:  # output piped into `head`: not an error
+        sys.stderr.close()
+        return EXIT_PASSED
 
 
 if __name__ == "__main__":  # pragma: no cover
