@@ -144,7 +144,7 @@ def conv_forward(
     return y
 
 
-def _swap_channels(w: np.ndarray, groups: int) -> np.ndarray:
+def swap_channels(w: np.ndarray, groups: int) -> np.ndarray:
     """(F, C/G, K…) → (C, F/G, K…): the kernel seen from the input channels, group by group."""
     f, c_g = w.shape[:2]
     w_g = w.reshape(groups, f // groups, c_g, *w.shape[2:])
@@ -210,7 +210,7 @@ def conv_backward(
     extent = w_dilated.shape[2:]
     delta_full = pad(delta_up, tuple((e - 1, e - 1) for e in extent))
     dx_reached = grouped_correlation(
-        delta_full, flip(_swap_channels(w_dilated, groups)), groups, (1,) * d, (1,) * d
+        delta_full, flip(swap_channels(w_dilated, groups)), groups, (1,) * d, (1,) * d
     )                                     # length L + r·(K − 1) <= S + lo + hi
     dx_pad = np.zeros(x_pad.shape, dtype=dx_reached.dtype)
     dx_pad[(slice(None), slice(None), *(slice(0, n) for n in dx_reached.shape[2:]))] = dx_reached
