@@ -2,7 +2,10 @@
 
 Three witnesses, each independent of the direct formulas in :mod:`gradcheck.conv`:
 
-* **finite differences** of ``L = ⟨δ, y⟩`` — the forward pass only, never the backward;
+* **finite differences** of ``L = ⟨δ, y⟩`` — the forward pass only, never the backward: the
+  full Jacobian (:func:`compare_finite_differences`, entries with disjoint outputs perturbed
+  together, :mod:`gradcheck.compressed`; at most :data:`FULL_JACOBIAN_MAX` perturbations) or
+  directional derivatives along random directions (fast mode, :mod:`gradcheck.directional`);
 * the **Fourier identity** (:mod:`gradcheck.fourier`) — the convolution theorem;
 * the **adjoint identity** ``⟨u, J v⟩ = ⟨Jᵀu, v⟩`` — forward against backward, any size.
 
@@ -20,9 +23,18 @@ from typing import Any
 import numpy as np
 
 from gradcheck import fourier
+from gradcheck.compressed import structured_gradients
 from gradcheck.conv import conv_backward, conv_forward
 from gradcheck.errors import GradientMismatch, invalid
-from gradcheck.numeric import BatchedFunction, numeric_gradient
+from gradcheck.losses import (
+    absolute_gradients,
+    evaluation_bound,
+    paired,
+    term_counts,
+    wb_outputs,
+    x_outputs,
+)
+from gradcheck.numeric import numeric_gradient
 from gradcheck.problem import ConvProblem
 from gradcheck.result import CheckResult, Comparison, compare_arrays
 from gradcheck.tolerance import gamma
@@ -36,35 +48,36 @@ ANALYTIC_TOLERANCE = (
 )
 
 
-def _terms(problem: ConvProblem) -> dict[str, int]:
-    """Number of products summed into one entry of each gradient."""
-    p = problem
-    kernel_taps = int(np.prod(p.w.shape[2:]))
-    outputs_per_filter = p.dy.shape[0] * int(np.prod(p.dy.shape[2:]))
-    return {
-        "dx": (p.w.shape[0] // p.spec.groups) * kernel_taps,
-        "dw": outputs_per_filter,
-        "db": outputs_per_filter,
-        "y": p.w.shape[1] * kernel_taps + 1,
-    }
+#: Largest number of perturbations (x.size + w.size + b.size) a full Jacobian is computed for.
+#: Entry by entry (``assume_conv=False``) that is one forward call per perturbation, quadratic
+#: in the problem's size; with the convolution's structure, ``2·C/G·(∏min(E + s − 1, S) + ∏K)``
+#: points of growing size.  Above it, use directional derivatives (``check_layer(mode="fast")``,
+#: :func:`gradcheck.directional.compare_directional`): a handful of calls at any size.
+FULL_JACOBIAN_MAX = 200_000
 
 
-def absolute_gradients(problem: ConvProblem) -> Gradients:
-    """``Σ|terms|`` of each gradient entry: the backward applied to |δ|, |x|, |w| (float64)."""
+def perturbation_count(problem: ConvProblem) -> int:
+    """Entries a full Jacobian perturbs one by one: ``x.size + w.size (+ b.size)``."""
     p = problem
-    dx, dw, _ = conv_backward(
-        np.abs(p.dy).astype(np.float64), np.abs(p.x).astype(np.float64),
-        np.abs(p.w).astype(np.float64), None, p.spec,
-    )
-    spatial = tuple(range(2, p.dy.ndim))
-    db = None if p.b is None else np.abs(p.dy).astype(np.float64).sum(axis=(0, *spatial))
-    return dx, dw, db
+    return p.x.size + p.w.size + (0 if p.b is None else p.b.size)
+
+
+def refuse_full_jacobian(problem: ConvProblem) -> None:
+    """Raise InvalidArgument if ``problem`` has more than FULL_JACOBIAN_MAX perturbations."""
+    count = perturbation_count(problem)
+    if count > FULL_JACOBIAN_MAX:
+        raise invalid(
+            "problem", problem.describe(),
+            f"a full Jacobian needs {count} perturbations, more than FULL_JACOBIAN_MAX = "
+            f"{FULL_JACOBIAN_MAX}: use mode=\"fast\" (directional derivatives along random "
+            "directions: a handful of forward calls at any size)",
+        )
 
 
 def analytic_bounds(problem: ConvProblem, dtype: np.dtype | None = None) -> Gradients:
     """Entrywise rounding bounds ``γ_n·Σ|terms|`` of a correct backward computed in ``dtype``."""
     dtype = problem.dtype if dtype is None else dtype
-    terms = _terms(problem)
+    terms = term_counts(problem)
     abs_dx, abs_dw, abs_db = absolute_gradients(problem)
     return (
         gamma(terms["dx"], dtype) * abs_dx,
@@ -73,103 +86,45 @@ def analytic_bounds(problem: ConvProblem, dtype: np.dtype | None = None) -> Grad
     )
 
 
-def _work_dtype(problem: ConvProblem, method: str) -> np.dtype:
+def work_dtype(problem: ConvProblem, method: str) -> np.dtype:
     """Numeric side in at least float64: the witness is more precise than the witnessed."""
     base = np.result_type(problem.dtype, np.float64)
     return np.result_type(base, 1j) if method == "complex-step" else base
 
 
-def _loss_functions(
-    problem: ConvProblem, forward: Forward, dtype: np.dtype
-) -> dict[str, tuple[np.ndarray, BatchedFunction]]:
-    """``L(arg) = ⟨δ, forward(…)⟩`` as batched functions of x, w and b, in ``dtype``."""
-    p = problem
-    x, w, dy = p.x.astype(dtype), p.w.astype(dtype), p.dy.astype(dtype)
-    b = None if p.b is None else p.b.astype(dtype)
-    n, f = x.shape[0], w.shape[0]
-    axes = tuple(range(1, dy.ndim + 1))
-
-    def loss(y: np.ndarray) -> np.ndarray:  # (B, N, F, O…) -> (B,)
-        return (y * dy[None]).sum(axis=axes)
-
-    if forward is conv_forward:
-        groups = p.spec.groups
-
-        def loss_x(points: np.ndarray) -> np.ndarray:  # fold the perturbations into the batch
-            y = conv_forward(points.reshape(-1, *x.shape[1:]), w, b, p.spec)
-            return loss(y.reshape(len(points), n, *y.shape[1:]))
-
-        def loss_w(points: np.ndarray) -> np.ndarray:  # fold them into the filters, per group
-            count = len(points)
-            stacked = points.reshape(count, groups, f // groups, *w.shape[1:]).swapaxes(0, 1)
-            bias = None if b is None else np.tile(b.reshape(groups, 1, -1), (1, count, 1))
-            y = conv_forward(
-                x, stacked.reshape(-1, *w.shape[1:]), None if b is None else bias.reshape(-1),
-                p.spec,
-            )
-            y = y.reshape(n, groups, count, f // groups, *y.shape[2:]).swapaxes(0, 2)
-            return loss(y.swapaxes(1, 2).reshape(count, n, f, *y.shape[4:]))
-    else:
-        def loss_x(points: np.ndarray) -> np.ndarray:
-            return np.array([loss(forward(pt, w, b, p.spec)[None])[0] for pt in points])
-
-        def loss_w(points: np.ndarray) -> np.ndarray:
-            return np.array([loss(forward(x, pt, b, p.spec)[None])[0] for pt in points])
-
-    functions = {"dx": (x, loss_x), "dw": (w, loss_w)}
-    if b is not None:
-        y_without_bias = forward(x, w, None, p.spec)
-        base = loss(y_without_bias[None])[0]
-        summed_delta = dy.sum(axis=(0, *range(2, dy.ndim)))
-
-        def loss_b(points: np.ndarray) -> np.ndarray:
-            if forward is conv_forward:  # y = conv(x, w) + b exactly as the forward adds it
-                return base + points @ summed_delta
-            return np.array([loss(forward(x, w, pt, p.spec)[None])[0] for pt in points])
-
-        functions["db"] = (b, loss_b)
-    return functions
-
-
-def _evaluation_bounds(
-    problem: ConvProblem, dtype: np.dtype, imaginary: bool
-) -> dict[str, BatchedFunction]:
-    """Bound on the rounding error of one evaluation of L at a point, for each argument.
-
-    ``L = Σ_{n,f,o} δ·(b + Σ w·x)`` is one long sum of ``m = (C/G·∏K + 1) + 1 + N·F·∏O``
-    roundings deep, so ``|fl(L) − L| <= γ_m·(⟨|δ|, conv(|x|, |w|)⟩ + ⟨|δ|, |b|⟩)``; conv is
-    linear in each argument, so ``⟨|δ|, conv(|x_pt|, |w|)⟩ = ⟨Σ|terms| of dx, |x_pt|⟩``.
-    For the complex step only imaginary parts matter: the perturbation's own terms.
-    """
-    p = problem
-    m = _terms(p)["y"] + 1 + p.dy.size
-    g = gamma(m, dtype)
-    abs_dx, abs_dw, abs_db = absolute_gradients(p)
-    abs_b = 0.0 if p.b is None else float(np.abs(p.b).astype(np.float64) @ abs_db)
-
-    def bound(weights: np.ndarray, constant: float) -> BatchedFunction:
-        def evaluation_error(points: np.ndarray) -> np.ndarray:
-            magnitude = np.abs(points.imag) if imaginary else np.abs(points)
-            flat = magnitude.reshape(len(points), -1)
-            return g * (flat @ weights.reshape(-1) + (0.0 if imaginary else constant))
-
-        return evaluation_error
-
-    bounds = {"dx": bound(abs_dx, abs_b), "dw": bound(abs_dw, abs_b)}
-    if p.b is not None:
-        bounds["db"] = bound(abs_db, _abs_forward_sum(p))
-    return bounds
-
-
-def _abs_forward_sum(problem: ConvProblem) -> float:
-    """``⟨|δ|, conv(|x|, |w|)⟩`` — the part of L's magnitude that does not depend on b."""
-    abs_dx, _, _ = absolute_gradients(problem)
-    return float(np.abs(problem.x).astype(np.float64).reshape(-1) @ abs_dx.reshape(-1))
-
-
 def _analytic(problem: ConvProblem, backward: Backward) -> Gradients:
     p = problem
     return backward(p.dy, p.x, p.w, p.b, p.spec)
+
+
+def base_output(problem: ConvProblem, forward: Forward, y: np.ndarray | None) -> np.ndarray | None:
+    """The forward's y at the problem's x, w, b — to check folded calls against (None for the
+    reference forward, which needs no checking)."""
+    if forward is conv_forward:
+        return None
+    p = problem
+    return forward(p.x, p.w, p.b, p.spec) if y is None else y
+
+
+def _numeric_one_by_one(
+    problem: ConvProblem, forward: Forward, method: str, dtype: np.dtype
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each gradient of L entry by entry: one perturbation per entry, one call per point."""
+    p = problem
+    imaginary = method == "complex-step"
+    y_bytes = np.dtype(dtype).itemsize * p.dy.size
+    arguments = {"x": (p.x.astype(dtype), x_outputs(p, forward, dtype, fold=False))}
+    for which in ("w", "b") if p.b is not None else ("w",):
+        arguments[which] = wb_outputs(p, forward, dtype, which)
+    numeric = {}
+    for which, (point, outputs) in arguments.items():
+        derivative = numeric_gradient(
+            paired(p, outputs, dtype), point, method=method, linear=True,
+            error_bound=evaluation_bound(p, which, dtype, imaginary=imaginary),
+            point_bytes=point.nbytes + y_bytes,
+        )
+        numeric["d" + which] = (derivative.value, derivative.error)
+    return numeric
 
 
 def compare_finite_differences(
@@ -180,14 +135,22 @@ def compare_finite_differences(
     method: str = "central",
     gradients: Gradients | None = None,
     numeric_dtype: np.dtype | str | None = None,
+    assume_conv: bool = True,
+    y: np.ndarray | None = None,
 ) -> CheckResult:
     """Analytic ``(dx, dw, db)`` against full-Jacobian finite differences of ``L = ⟨δ, y⟩``.
 
     The convolution is linear in x and in w separately (affine with the bias), so every
     difference rule is exact for any step: the step is of the data's order and the only
-    numeric error is the round-off of evaluating L, bounded per point (see
-    :func:`_evaluation_bounds`).  The numeric side runs in float64 (complex128 for the
-    complex step) whatever the problem's dtype.
+    numeric error is the round-off of the evaluations, bounded per point.  The numeric side
+    runs in float64 (complex128 for the complex step) whatever the problem's dtype.
+
+    Every entry of x, w and b is perturbed (:func:`perturbation_count` of them, at most
+    :data:`FULL_JACOBIAN_MAX`).  With ``assume_conv`` several at a time — entries that reach
+    disjoint outputs (:mod:`gradcheck.compressed`) — and x's points folded into the batch
+    axis: ``2·C/G·∏min(E + s − 1, S)`` x-points in one or a few calls and
+    ``2·(C/G·∏K + 1)`` calls for w and b, for central differences.  Without it, one entry per
+    point and one call per point (:mod:`gradcheck.losses`).
 
     Parameters
     ----------
@@ -200,29 +163,42 @@ def compare_finite_differences(
     numeric_dtype : dtype, optional
         Working dtype of the numeric side; default float64 (complex128 for the complex step).
         A layer that accepts only float32 is differenced in float32, with float32's bounds.
+    assume_conv : bool
+        The forward is a convolution of the problem's geometry: it treats the samples of a
+        batch independently at any batch size (checked on every folded call: a forward that
+        does not raises LayerError, reason "batch-dependent") and each output reads only its
+        kernel window.  False: any forward, one call per perturbation.
+    y : ndarray, optional
+        The forward's output at the problem's x, w, b, if already computed (it is what folded
+        calls are checked against; otherwise one more forward call computes it).
+
+    Raises
+    ------
+    InvalidArgument
+        More than FULL_JACOBIAN_MAX perturbations.
     """
-    dtype = _work_dtype(problem, method) if numeric_dtype is None else np.dtype(numeric_dtype)
-    analytic = _analytic(problem, backward) if gradients is None else gradients
-    bounds = dict(zip(("dx", "dw", "db"), analytic_bounds(problem)))
-    losses = _loss_functions(problem, forward, dtype)
-    evaluation = _evaluation_bounds(problem, dtype, imaginary=method == "complex-step")
-    comparisons = []
-    for name, value in zip(("dx", "dw", "db"), analytic):
-        if name not in losses:
-            continue
-        point, loss = losses[name]
-        numeric = numeric_gradient(
-            loss, point, method=method, linear=True, error_bound=evaluation[name]
-        )
-        comparisons.append(
-            compare_arrays(name, f"{method} differences", value, numeric.value,
-                           bounds[name] + numeric.error)
-        )
+    refuse_full_jacobian(problem)
+    p = problem
+    dtype = work_dtype(p, method) if numeric_dtype is None else np.dtype(numeric_dtype)
+    analytic = _analytic(p, backward) if gradients is None else gradients
+    bounds = analytic_bounds(p)
+    if assume_conv:
+        numeric = structured_gradients(p, forward, method, dtype, base_output(p, forward, y))
+        how = "entries with disjoint outputs perturbed together"
+    else:
+        numeric = _numeric_one_by_one(p, forward, method, dtype)
+        how = "one entry at a time"
+    comparisons = tuple(
+        compare_arrays(name, f"{method} differences", value, numeric[name][0],
+                       bound + numeric[name][1])
+        for name, value, bound in zip(("dx", "dw", "db"), analytic, bounds)
+        if name in numeric
+    )
     return CheckResult(
-        "finite-differences", tuple(comparisons),
-        f"{ANALYTIC_TOLERANCE} + {method} differences' round-off (exact: L is linear in each "
-        "argument, step of the data's order)",
-        problem.describe(),
+        "finite-differences", comparisons,
+        f"{ANALYTIC_TOLERANCE} + {method} differences' round-off (exact: y is linear in each "
+        f"argument, step of the data's order; {how})",
+        p.describe(),
     )
 
 
@@ -266,14 +242,14 @@ def compare_adjoint(
     rng = np.random.default_rng(seed)
     dtype = p.dtype
 
-    def draw(shape: tuple[int, ...]) -> np.ndarray:
-        values = rng.standard_normal(shape)
+    def draw(shape: tuple[int, ...]) -> np.ndarray:  # float32 draws: Gaussian, and quicker
+        values = rng.standard_normal(shape, dtype=np.float32).astype(dtype)
         if dtype.kind == "c":
-            values = values + 1j * rng.standard_normal(shape)
-        return values.astype(dtype)
+            values = values + 1j * rng.standard_normal(shape, dtype=np.float32)
+        return values
 
     u, v_x, v_w = draw(p.dy.shape), draw(p.x.shape), draw(p.w.shape)
-    terms = _terms(p)
+    terms = term_counts(p)
     du_x, du_w, _ = backward(u, p.x, p.w, None, p.spec)
     comparisons = []
     for name, v, jv, jtu, n_back in (

@@ -117,6 +117,11 @@ def _add_fuzz(commands: argparse._SubParsersAction) -> None:
     fuzz.add_argument("--method", default="central",
                       choices=("central", "four-point", "richardson", "complex-step"),
                       help="finite-difference method (default central)")
+    fuzz.add_argument("--mode", default="auto", choices=("auto", "full", "fast"),
+                      help="full Jacobian, fast random directions, or auto (full for small "
+                      "problems; default)")
+    fuzz.add_argument("--plot", metavar="DIR",
+                      help="write a PNG error map per wrong gradient (needs the plot extra)")
     fuzz.add_argument("--no-reference-forward", dest="reference_forward",
                       action="store_false", help="do not compare the forward with the reference")
     fuzz.add_argument("--deadline", type=_deadline, default=10.0,
@@ -157,11 +162,14 @@ def _run_fuzz(args: argparse.Namespace) -> int:
     if "dtypes" in claim:
         claim["dtypes"] = tuple(claim["dtypes"])
     try:
-        result = fuzz_layer(layer, max_examples=args.examples, seed=args.seed,
+        result = fuzz_layer(layer, max_examples=args.examples, seed=args.seed, mode=args.mode,
+                            plot=args.plot,
                             method=args.method, reference_forward=args.reference_forward,
                             deadline=args.deadline,
                             show_progress=not (args.quiet or args.json), **claim)
     except GradcheckError as error:  # e.g. an invalid `supports` on the layer
+        return usage_error(str(error))
+    except ImportError as error:  # --plot without matplotlib
         return usage_error(str(error))
     saved = None
     if args.save_regressions and result.problem is not None:

@@ -90,14 +90,18 @@ def _validate(
 def call_forward(layer: Any, problem: ConvProblem, *, deadline: float | None = DEFAULT_DEADLINE,
                  x: np.ndarray | None = None, w: np.ndarray | None = None,
                  b: Any = "problem") -> np.ndarray:
-    """``layer.forward`` on the problem (or on replaced x, w, b), validated."""
+    """``layer.forward`` on the problem (or on replaced x, w, b), validated.
+
+    A replaced x may have another batch size (finite differences fold perturbations into the
+    batch axis): y must then have that batch size, ``(len(x), F, O…)``.
+    """
     p = problem
     x = p.x if x is None else x
     w = p.w if w is None else w
     b = p.b if isinstance(b, str) else b
     y = _call("forward", layer.forward, (x, w, b, p.spec), deadline)
     dtype = np.result_type(x, w, *(() if b is None else (b,)))
-    return _validate("y", y, p.dy.shape, dtype, "forward")
+    return _validate("y", y, (len(x), *p.dy.shape[1:]), dtype, "forward")
 
 
 def call_backward(layer: Any, problem: ConvProblem, *, deadline: float | None = DEFAULT_DEADLINE,

@@ -84,6 +84,10 @@ def fuzz_json(result: FuzzResult, target: str | None = None) -> dict[str, Any]:
     if isinstance(report, LayerReport):
         failure["wrong"] = wrong_gradients(result)
         failure["checks"] = [_check_json(r) for r in report.results]
+    explanation = getattr(result, "explanation", None)
+    failure["diagnosis"] = []
+    if explanation is not None:
+        failure.update(explanation.as_json())
     out["failure"] = failure
     return out
 
@@ -120,10 +124,45 @@ def fuzz_text(result: FuzzResult, target: str | None = None) -> str:
         wrong = ", ".join(wrong_gradients(result)) or "forward and backward inconsistent"
         lines.append(f"MISMATCH  {name}: {wrong} wrong (found within {result.examples} "
                      "configurations)")
+    explanation = getattr(result, "explanation", None)
+    if explanation is not None:
+        named = explanation.diagnoses[0].name if explanation.diagnoses else "no classic mistake"
+        lines += _wrapped(f"[{named}] {explanation.headline}", "  ")
+        for d in explanation.diagnoses[:1]:
+            lines += _wrapped(f"fix: {d.fix}", "  ")
     if result.problem is not None:
         lines.append(f"minimal failing configuration: {result.problem.describe()}")
-    report = getattr(result.error, "result", None)
-    if isinstance(report, LayerReport):
-        lines += _worst_lines(report)
+    if explanation is not None:
+        lines += _explanation_lines(explanation)
+    else:
+        report = getattr(result.error, "result", None)
+        if isinstance(report, LayerReport):
+            lines += _worst_lines(report)
     lines.append(f"reproduce: {reproduce_command(result, target)}")
     return "\n".join(lines)
+
+
+def _wrapped(text: str, indent: str, width: int = 100) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+def _explanation_lines(explanation: Any) -> list[str]:
+    """Witnesses, then per wrong array its count, worst entry and patterns; one heat map."""
+    lines = _wrapped(f"witnesses: {explanation.witnesses}", "")
+    for loc in explanation.localisations:
+        lines.append(f"{loc.name}: {loc.wrong} of {loc.total} entries wrong; worst "
+                     f"{loc.name}{list(loc.worst_index)}: yours {loc.analytic:.6g}, expected "
+                     f"{loc.expected:.6g} ({loc.ratio:.3g} x bound)")
+        for pattern in loc.patterns[:2]:
+            lines += _wrapped(pattern, "  - ")
+    for name, heatmap in explanation.heatmaps[:1]:
+        lines.append(f"{name} error map, |yours − expected| / bound per position:")
+        lines += ["  " + row for row in heatmap.splitlines()]
+    others = [d.name for d in explanation.diagnoses[1:]]
+    if others:
+        lines.append(f"also matches: {', '.join(others)}")
+    elif not explanation.diagnoses:
+        lines.append("no classic mistake matches this error")
+    return lines

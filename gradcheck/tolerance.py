@@ -28,12 +28,17 @@ def unit_roundoff(dtype: np.dtype | type) -> float:
 def gamma(n: int, dtype: np.dtype | type) -> float:
     """γ_n = n·u / (1 − n·u), the relative error bound of an n-term dot product.
 
+    For a complex dtype a product ``(a + ib)(c + id)`` rounds by up to √2·γ_2 (Higham §3.6),
+    so an n-term complex dot product is within ``√2·γ_{n+2}·Σ|aᵢ||bᵢ|``: that is returned.
+
     Raises
     ------
     InvalidArgument
         When n·u >= 1: no bound exists (the sum is too long for the precision).
     """
-    nu = n * unit_roundoff(dtype)
+    is_complex = np.dtype(dtype).kind == "c"
+    terms = n + 2 if is_complex else n
+    nu = terms * unit_roundoff(dtype)
     if nu >= 1:
         raise invalid("n", n, f"n·u < 1 needed for a rounding bound in {np.dtype(dtype)}")
-    return nu / (1 - nu)
+    return (np.sqrt(2.0) if is_complex else 1.0) * nu / (1 - nu)
