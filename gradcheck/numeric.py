@@ -14,7 +14,11 @@ complex-step   Im f(x + i·h) / h                                     O(h²)    
 
 Steps (after :mod:`scipy.optimize._numdiff`): for a general smooth f the step balances
 truncation against round-off, ``h = u^(1/3)·max(1, |x|)`` for central and Richardson,
-``u^(1/5)·max(1, |x|)`` for four-point; the complex step has no subtraction, so
+``u^(1/5)·max(1, |x|)`` for four-point.  Richardson's own O(h⁴) truncation would allow
+u^(1/5) too, but the error estimate it reports, ``|R − D(h/2)|`` (the error of the central
+difference it improves on, ≈ h²·|f‴|/24), is what enters the tolerance: at u^(1/3) that
+estimate stays near u^(2/3), at u^(1/5) it would grow to u^(2/5) and blunt the check.  The
+complex step has no subtraction, so
 ``h = 2^-66·max(1, |x|)`` makes its truncation negligible.  When f is known to be **linear**
 in x (a convolution, in x or in w separately), every difference rule is exact for any h:
 there is no truncation, and the round-off ε/h shrinks as h grows, so the step is taken of the
