@@ -167,7 +167,7 @@ def error_map_png(path: str | Path, name: str, analytic: Any, expected: Any, bou
     fig.suptitle("\n".join(heading), fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
+    fig.savefig(path, format="png", dpi=100, bbox_inches="tight", pad_inches=0.15)
     return path
 
 

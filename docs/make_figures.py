@@ -1,0 +1,37 @@
+"""Regenerate the README's pictures: ``python docs/make_figures.py``.
+
+The error map of a deliberately wrong layer (examples/mistakes.py, stride ignored in dx) on
+one fixed 2-d configuration, large enough for the pattern to show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from examples.mistakes import MISTAKES
+from gradcheck import ConvProblem, ConvSpec, GradientMismatch, check_layer
+from gradcheck.explain import explain_failure, write_error_maps
+
+
+def main() -> None:
+    rng = np.random.default_rng(7)
+    spec = ConvSpec(2, stride=(2, 2), padding=((1, 0), (1, 1)), dilation=(1, 1), groups=1)
+    x, w = rng.standard_normal((2, 3, 12, 11)), rng.standard_normal((4, 3, 3, 3))
+    out = spec.output_size(x.shape[2:], w.shape[2:])
+    problem = ConvProblem(x, w, None, rng.standard_normal((2, 4, *out)), spec)
+    try:
+        check_layer(MISTAKES["stride-ignored-dx"], problem)
+    except GradientMismatch as failure:
+        explanation = explain_failure(problem, failure.result)
+        here = Path(__file__).resolve().parent
+        for path in write_error_maps(explanation, here, problem.describe()):
+            target = path.with_name(f"error-map-{path.name}")
+            path.replace(target)
+            print(f"wrote {target}")
+        print(failure.args[0].splitlines()[0])
+
+
+if __name__ == "__main__":
+    main()
