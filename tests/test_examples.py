@@ -78,3 +78,38 @@ def test_torch_conv_modules_pass_thousands_of_configurations():
     for module, dims in ((torch.nn.Conv1d, 1), (torch.nn.Conv2d, 2), (torch.nn.Conv3d, 3)):
         result = fuzz_layer(layer_from_torch(module), max_examples=SOAK // 3, seed=dims)
         assert result.status == "passed", result.error
+
+
+def _numpy_layer_as_torch_function(layer):
+    """A torch.autograd.Function whose forward and backward are the numpy layer's."""
+    torch = pytest.importorskip("torch")
+
+    class NumpyConv(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w, b, spec):
+            ctx.save_for_backward(x, w, *(() if b is None else (b,)))
+            ctx.spec, ctx.has_bias = spec, b is not None
+            bias = None if b is None else b.detach().numpy()
+            return torch.from_numpy(layer.forward(x.detach().numpy(), w.detach().numpy(), bias,
+                                                  spec))
+
+        @staticmethod
+        def backward(ctx, dy):
+            x, w, *b = ctx.saved_tensors
+            bias = b[0].numpy() if ctx.has_bias else None
+            dx, dw, db = layer.backward(dy.numpy(), x.numpy(), w.numpy(), bias, ctx.spec)
+            return (torch.from_numpy(dx), torch.from_numpy(dw),
+                    None if db is None else torch.from_numpy(db), None)
+
+    return NumpyConv
+
+
+def test_torch_autograd_function_adapter():
+    from gradcheck.layer import layer_from_torch
+
+    good = layer_from_torch(_numpy_layer_as_torch_function(naive_layer))
+    assert fuzz_layer(good, max_examples=60).status == "passed"
+    bad = layer_from_torch(_numpy_layer_as_torch_function(MISTAKES["kernel-not-flipped"]))
+    result = fuzz_layer(bad, max_examples=60)
+    assert result.status == "mismatch"
+    assert "kernel-not-flipped" in [d.name for d in result.explanation.diagnoses]
