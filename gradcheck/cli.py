@@ -42,8 +42,8 @@ def _add_verify(commands: argparse._SubParsersAction) -> None:
         "differences, the complex step, the Fourier identity, the adjoint identity and the "
         "kernel transfer function; print one row per check.",
     )
-    verify.add_argument("--examples", type=_positive_int("--examples"), default=200,
-                        help="configurations to draw (default 200)")
+    verify.add_argument("--examples", type=_positive_int("--examples"), default=500,
+                        help="configurations to draw (default 500)")
     verify.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     verify.add_argument("--quiet", action="store_true", help="no progress line")
     verify.set_defaults(run=_run_verify)

@@ -86,7 +86,7 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify(examples: int = 200, seed: int = 0, *, show_progress: bool = True,
+def verify(examples: int = 500, seed: int = 0, *, show_progress: bool = True,
            dtypes: tuple[str, ...] = ("float64", "float32")) -> VerifyReport:
     """Fuzz the reference formulas with every check over ``examples`` random configurations.
 
