@@ -4,6 +4,10 @@
 
 x (8, 16, 32, 32), w (32, 16, 3, 3), stride 1, padding 1, float64. Prints the best time of
 each and the ratio ours / torch (torch is an optional extra: without it only ours is timed).
+
+Where the machine sets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (to work around old OpenBLAS
+bugs), they slow a current numpy; to compare against torch on equal terms run
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv.py``.
 """
 
 from __future__ import annotations
