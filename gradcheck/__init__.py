@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "ConvProblem": "gradcheck.problem",
     "ConvSpec": "gradcheck.spec",
     "FuzzResult": "gradcheck.fuzz",
+    "Inconclusive": "gradcheck.fuzz",
     "GradcheckError": "gradcheck.errors",
     "GradientMismatch": "gradcheck.errors",
     "InvalidArgument": "gradcheck.errors",
@@ -54,6 +55,7 @@ __all__ = [
     "FuzzResult",
     "GradcheckError",
     "GradientMismatch",
+    "Inconclusive",
     "InvalidArgument",
     "InvalidArgumentType",
     "Layer",
@@ -109,7 +111,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         InvalidArgumentType,
         LayerError,
     )
-    from gradcheck.fuzz import FuzzResult, LayerReport, check_layer, fuzz_layer
+    from gradcheck.fuzz import FuzzResult, Inconclusive, LayerReport, check_layer, fuzz_layer
     from gradcheck.layer import (
         Layer,
         layer_from_cs231n,

@@ -37,7 +37,7 @@ from gradcheck.losses import (
 from gradcheck.numeric import numeric_gradient
 from gradcheck.problem import ConvProblem
 from gradcheck.result import CheckResult, Comparison, compare_arrays
-from gradcheck.tolerance import gamma
+from gradcheck.tolerance import gamma, underflow
 
 Forward = Callable[..., np.ndarray]
 Backward = Callable[..., tuple[Any, Any, Any]]
@@ -75,14 +75,22 @@ def refuse_full_jacobian(problem: ConvProblem) -> None:
 
 
 def analytic_bounds(problem: ConvProblem, dtype: np.dtype | None = None) -> Gradients:
-    """Entrywise rounding bounds ``γ_n·Σ|terms|`` of a correct backward computed in ``dtype``."""
+    """Entrywise rounding bounds of a correct backward computed in ``dtype``.
+
+    ``γ_n·Σ|terms| + n·η`` per entry: the dot-product bound (:func:`gradcheck.tolerance.gamma`)
+    and gradual underflow (:func:`gradcheck.tolerance.underflow`), n the number of terms.
+    """
     dtype = problem.dtype if dtype is None else dtype
     terms = term_counts(problem)
     abs_dx, abs_dw, abs_db = absolute_gradients(problem)
+
+    def bound(name: str, magnitude: np.ndarray) -> np.ndarray:
+        return gamma(terms[name], dtype) * magnitude + underflow(terms[name], dtype)
+
     return (
-        gamma(terms["dx"], dtype) * abs_dx,
-        gamma(terms["dw"], dtype) * abs_dw,
-        None if abs_db is None else gamma(terms["db"], dtype) * abs_db,
+        bound("dx", abs_dx),
+        bound("dw", abs_dw),
+        None if abs_db is None else bound("db", abs_db),
     )
 
 

@@ -185,7 +185,8 @@ def _run_fuzz(args: argparse.Namespace) -> int:
         print(fuzz_text(result, args.target))
         if saved is not None:
             print(f"saved regression case: {saved}")
-    return {"passed": EXIT_PASSED, "mismatch": EXIT_MISMATCH}.get(result.status, EXIT_LAYER)
+    return {"passed": EXIT_PASSED, "mismatch": EXIT_MISMATCH,
+            "inconclusive": EXIT_USAGE}.get(result.status, EXIT_LAYER)
 
 
 def build_parser() -> argparse.ArgumentParser:

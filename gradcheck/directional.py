@@ -207,7 +207,8 @@ def compare_directional(
     terms = term_counts(p)
 
     def analytic(name: str, sums: np.ndarray) -> np.ndarray:  # Σ|v|·β = γ_t·⟨A, |v|⟩
-        return gamma(terms[name], p.dtype) * sums
+        g = gamma(terms[name], p.dtype)
+        return np.where(sums == 0, 0.0, g * np.where(sums == 0, 1.0, sums))
 
     def evaluation(point: np.ndarray, fixed: float, moved: np.ndarray,
                    v: np.ndarray) -> np.ndarray:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings, target
+from hypothesis import HealthCheck, given, reject, settings, target
 from hypothesis import seed as hypothesis_seed
-from hypothesis.errors import Flaky
+from hypothesis.errors import Flaky, Unsatisfiable
 
 from gradcheck.check import (
     Gradients,
@@ -31,7 +31,7 @@ from gradcheck.check import (
 )
 from gradcheck.conv import conv_forward
 from gradcheck.directional import compare_directional
-from gradcheck.errors import GradientMismatch, LayerError, invalid
+from gradcheck.errors import GradcheckError, GradientMismatch, LayerError, invalid
 from gradcheck.guard import DEFAULT_DEADLINE, call_backward, call_forward
 from gradcheck.layer import as_layer, supports_of
 from gradcheck.losses import absolute_forward
@@ -62,6 +62,21 @@ def resolve_mode(mode: str, problem: ConvProblem) -> str:
     if mode == "auto":
         return "full" if perturbation_count(problem) <= AUTO_FULL_MAX else "fast"
     return mode
+
+
+class Inconclusive(GradcheckError):
+    """A check passed only because its rounding bound is too wide to see a formula mistake.
+
+    Attributes
+    ----------
+    gradient : str
+    resolution : float
+        Median bound / |gradient entry|.
+    """
+
+    def __init__(self, message: str, gradient: str, resolution: float) -> None:
+        super().__init__(message)
+        self.gradient, self.resolution = gradient, resolution
 
 
 class _StopFuzzing(BaseException):
@@ -214,6 +229,85 @@ def check_layer(
     """
     __tracebackhide__ = True
     layer = as_layer(layer)
+    _check_method_fits(layer, problem, method)
+    options = {"mode": mode, "method": method, "reference_forward": reference_forward,
+               "deadline": deadline, "seed": seed}
+    report = _run_checks(layer, problem, **options)
+    formula = _formula_problem(layer, problem)
+    if report.passed and formula is not None:
+        # The formulas in float64 (exact cast of the same data): low-precision bounds grow like
+        # n·u while a gradient grows like √n, so on long sums only float64 can see a mistake.
+        wide = _run_checks(layer, formula, **options)
+        if not wide.passed:
+            report = wide
+    if not report.passed:
+        message = report.summary()
+        if explain:
+            from gradcheck.explain import explain_failure
+
+            explanation = explain_failure(report.problem, report)
+            message = f"{explanation.headline}\nwitnesses: {explanation.witnesses}\n{message}"
+        raise GradientMismatch(message, report)
+    if formula is None:
+        _require_resolution(report)
+    return report
+
+
+#: A check whose rounding bound is this fraction of the typical gradient entry or more cannot
+#: see formula mistakes (which change entries by O(1) relative): it is inconclusive.
+RESOLUTION_LIMIT = 0.25
+
+
+def _formula_problem(layer: Any, problem: ConvProblem) -> ConvProblem | None:
+    """The problem cast exactly to float64, when it is lower precision and the layer takes it."""
+    if problem.dtype.kind != "f" or problem.dtype.itemsize >= 8:
+        return None
+    if "float64" not in supports_of(layer).dtypes:
+        return None
+    p = problem
+    return ConvProblem(p.x.astype(np.float64), p.w.astype(np.float64),
+                       None if p.b is None else p.b.astype(np.float64),
+                       p.dy.astype(np.float64), p.spec)
+
+
+def _require_resolution(report: LayerReport) -> None:
+    """Raise Inconclusive when the bounds of a passing low-precision check are vacuous."""
+    p = report.problem
+    if p.dtype.itemsize >= 8 and p.dtype.kind == "f":
+        return
+    from gradcheck.check import analytic_bounds
+    from gradcheck.conv import conv_backward
+    from gradcheck.tolerance import resolution
+
+    wide = np.result_type(p.dtype, np.float64)
+    reference = conv_backward(*(a.astype(wide) for a in (p.dy, p.x, p.w)),
+                              None if p.b is None else p.b.astype(wide), p.spec)
+    for name, bound, right in zip(("dx", "dw", "db"), analytic_bounds(p), reference):
+        if bound is None:
+            continue
+        seen = resolution(bound, right)
+        if seen >= RESOLUTION_LIMIT:
+            raise Inconclusive(
+                f"{name}: in {p.dtype} the rounding bound of this problem is {seen:.2g} of a "
+                "typical entry, so a formula mistake could pass; check a smaller problem, or "
+                "let the layer accept float64 (supports dtypes) so the formulas are checked "
+                f"there ({p.describe()})", name, seen)
+
+
+def _check_method_fits(layer: Any, problem: ConvProblem, method: str) -> None:
+    if method != "complex-step":
+        return
+    if problem.dtype.kind == "c":
+        raise invalid("method", method, "the complex step needs a real problem: its imaginary "
+                      "part carries the derivative")
+    if "complex128" not in supports_of(layer).dtypes:
+        raise invalid("method", method, "the complex step evaluates the layer at complex "
+                      "points; the layer does not claim complex128 (supports dtypes)")
+
+
+def _run_checks(layer: Any, problem: ConvProblem, *, mode: str, method: str,
+                reference_forward: bool, deadline: float | None, seed: int) -> LayerReport:
+    """Forward, determinism, finite differences (full or fast) and adjoint on one problem."""
     p = problem
     mode = resolve_mode(mode, p)
     if mode == "full":
@@ -246,16 +340,7 @@ def check_layer(
     else:
         results.append(compare_directional(p, backward, forward, seed=seed, **numeric))
     results.append(compare_adjoint(p, backward, forward, seed=seed))
-    report = LayerReport(p, tuple(results), gradients=gradients, y=y, mode=mode)
-    if not report.passed:
-        message = report.summary()
-        if explain:
-            from gradcheck.explain import explain_failure
-
-            explanation = explain_failure(p, report)
-            message = f"{explanation.headline}\nwitnesses: {explanation.witnesses}\n{message}"
-        raise GradientMismatch(message, report)
-    return report
+    return LayerReport(p, tuple(results), gradients=gradients, y=y, mode=mode)
 
 
 def _size_key(problem: ConvProblem) -> tuple[int, ...]:
@@ -286,7 +371,9 @@ class FuzzResult:
 
     Attributes
     ----------
-    status : {"passed", "mismatch", "layer-error"}
+    status : {"passed", "mismatch", "layer-error", "inconclusive"}
+        ``"inconclusive"``: every configuration drawn was too long a low-precision sum to
+        judge (see :class:`Inconclusive`); ``inconclusive`` counts those skipped.
     examples : int
         Configurations checked (including those hypothesis tried while shrinking).
     seed : int
@@ -304,6 +391,7 @@ class FuzzResult:
     claim: dict[str, Any] = field(default_factory=dict)
     max_examples: int = 0
     explanation: Any = None
+    inconclusive: int = 0
 
     @property
     def passed(self) -> bool:
@@ -359,7 +447,8 @@ def fuzz_layer(
     if mode not in MODES:
         raise invalid("mode", mode, f"expected one of {MODES}")
     supports = supports_of(layer, **claim)
-    state: dict[str, Any] = {"count": 0, "failure": None, "worst": 0.0, "failures": []}
+    state: dict[str, Any] = {"count": 0, "failure": None, "worst": 0.0, "failures": [],
+                             "inconclusive": 0}
     progress = Progress(max_examples, "fuzz", enabled=show_progress)
 
     @hypothesis_seed(seed)
@@ -373,6 +462,9 @@ def fuzz_layer(
             report = check_layer(layer, problem, mode=mode, method=method,
                                  reference_forward=reference_forward, deadline=deadline,
                                  explain=False)
+        except Inconclusive:
+            state["inconclusive"] += 1
+            reject()  # too long a low-precision sum to judge: draw another configuration
         except (GradientMismatch, LayerError) as error:
             state["failure"] = (problem, error)
             state["failures"].append((problem, error))
@@ -382,10 +474,13 @@ def fuzz_layer(
         state["worst"] = max(state["worst"], report.ratio)
         target(report.ratio, label="error/bound")
 
+    unsatisfied = False
     try:
         run()
     except (GradientMismatch, LayerError, _StopFuzzing):
         pass
+    except Unsatisfiable:
+        unsatisfied = True
     except Flaky as error:
         problem = state["failure"][0] if state["failure"] else None
         flaky = LayerError(f"the layer's verdict changed between identical calls: {error}",
@@ -396,8 +491,9 @@ def fuzz_layer(
     base = {"examples": state["count"], "seed": seed, "worst_ratio": state["worst"],
             "max_examples": max_examples,
             "claim": vars(supports).copy()}
+    base["inconclusive"] = state["inconclusive"]
     if state["failure"] is None:
-        return FuzzResult("passed", **base)
+        return FuzzResult("inconclusive" if unsatisfied else "passed", **base)
     problem, error = _smallest(state["failure"], state["failures"])
     status = "layer-error" if isinstance(error, LayerError) else "mismatch"
     explanation = None

@@ -68,6 +68,7 @@ def reproduce_command(result: FuzzResult, target: str | None) -> str:
 def fuzz_json(result: FuzzResult, target: str | None = None) -> dict[str, Any]:
     """The JSON object of ``gradcheck fuzz --json`` (schema in README.md)."""
     out: dict[str, Any] = {"status": result.status, "examples": result.examples,
+                           "inconclusive": result.inconclusive,
                            "seed": result.seed, "target": target,
                            "worst_error_over_bound": result.worst_ratio,
                            "claim": {k: list(v) if isinstance(v, tuple) else v
@@ -112,9 +113,15 @@ def _worst_lines(report: LayerReport) -> list[str]:
 def fuzz_text(result: FuzzResult, target: str | None = None) -> str:
     """The human report of ``gradcheck fuzz``: verdict first, then where and how to reproduce."""
     name = target or "layer"
+    skipped = (f"; {result.inconclusive} too long to judge in their dtype were redrawn"
+               if result.inconclusive else "")
     if result.passed:
         return (f"PASSED  {name}: {result.examples} configurations, worst error/bound "
-                f"{result.worst_ratio:.3g} (<= 1 passes), seed {result.seed}")
+                f"{result.worst_ratio:.3g} (<= 1 passes), seed {result.seed}{skipped}")
+    if result.status == "inconclusive":
+        return (f"INCONCLUSIVE  {name}: every configuration drawn was too long a sum for its "
+                "dtype's rounding bound to see a formula mistake; let the layer accept float64 "
+                f"(supports dtypes) or restrict the sizes{skipped}")
     lines: list[str] = []
     if isinstance(result.error, LayerError):
         lines.append(f"LAYER ERROR ({result.error.reason})  {name}: the layer misbehaved, so "

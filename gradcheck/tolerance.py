@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.errors import invalid
-
 
 def unit_roundoff(dtype: np.dtype | type) -> float:
     """u = eps / 2 of the real part of ``dtype`` (2^-53 for float64, 2^-24 for float32)."""
@@ -31,14 +29,40 @@ def gamma(n: int, dtype: np.dtype | type) -> float:
     For a complex dtype a product ``(a + ib)(c + id)`` rounds by up to √2·γ_2 (Higham §3.6),
     so an n-term complex dot product is within ``√2·γ_{n+2}·Σ|aᵢ||bᵢ|``: that is returned.
 
-    Raises
-    ------
-    InvalidArgument
-        When n·u >= 1: no bound exists (the sum is too long for the precision).
+    When n·u >= 1 the sum is too long for the precision and no relative bound exists: inf is
+    returned, and a check whose bound is inf cannot fail — :func:`resolution` is what says
+    such a check is inconclusive.
     """
     is_complex = np.dtype(dtype).kind == "c"
     terms = n + 2 if is_complex else n
     nu = terms * unit_roundoff(dtype)
     if nu >= 1:
-        raise invalid("n", n, f"n·u < 1 needed for a rounding bound in {np.dtype(dtype)}")
+        return float("inf")
     return (np.sqrt(2.0) if is_complex else 1.0) * nu / (1 - nu)
+
+
+def underflow(n: int, dtype: np.dtype | type) -> float:
+    """``n·η``: the absolute error n operations can add through gradual underflow.
+
+    With subnormals, ``fl(a ∘ b) = (a ∘ b)(1 + δ) + ε`` with ``|ε| <= η/2`` (η the smallest
+    positive subnormal, Higham §2.1); summed over the n products and n additions of a dot
+    product that is at most ``n·η``.  Negligible unless results are near the underflow
+    threshold (float16 gradients of 1e-5, say).
+    """
+    info = np.finfo(np.dtype(dtype))
+    return float(n * info.smallest_subnormal)
+
+
+def resolution(bound: np.ndarray, reference: np.ndarray) -> float:
+    """How large a relative error a check can still see: median of ``bound / |reference|``.
+
+    A formula mistake changes a gradient by O(|g|); when the rounding bound is already a sizable
+    fraction of |g| (long float32 or float16 sums: the worst-case γ_n·Σ|terms| grows like n·u
+    while |g| grows like √n), a pass means little.
+    """
+    magnitude = np.abs(np.asarray(reference, dtype=np.complex128))
+    bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), magnitude.shape)
+    seen = magnitude > 0
+    if not np.any(seen):
+        return 0.0
+    return float(np.median(bound[seen] / magnitude[seen]))
