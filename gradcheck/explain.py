@@ -188,8 +188,15 @@ def explain_failure(problem: ConvProblem, report: Any) -> Explanation:
         headline = (f"{LABEL[wrong[0]]} is wrong in {first.wrong} of {first.total} entries"
                     f"{pattern}; it matches none of the classic mistakes")
     else:
-        headline = ("your forward and backward are inconsistent with each other (the adjoint "
-                    "identity fails) although each agrees with the reference here")
+        failed = {r.check for r in getattr(report, "results", ()) if not r.passed}
+        if failed == {"adjoint"}:
+            headline = ("your forward and backward are inconsistent with each other (the "
+                        "adjoint identity fails) although each agrees with the reference here")
+        else:
+            headline = (f"your gradients agree with the reference formulas, but the "
+                        f"{' and '.join(sorted(failed))} check failed against your own forward: "
+                        "it does not behave like the convolution it computes here (batch "
+                        "samples mixed, or values out of floating-point range)")
     arrays = {n: (user[n], reference[n], bounds[n]) for n in wrong}
     return Explanation(headline, witnesses, wrong, diagnoses, localisations, heatmaps, arrays)
 
