@@ -17,8 +17,8 @@ import timeit
 
 import numpy as np
 
-from gradcheck.conv import conv_backward, conv_forward
-from gradcheck.spec import ConvSpec
+from gradcheck.formulas.conv import conv_backward, conv_forward
+from gradcheck.geometry.spec import ConvSpec
 
 
 def best_time(fn, repeat: int) -> float:

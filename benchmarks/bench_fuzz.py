@@ -34,8 +34,8 @@ from hypothesis import seed as hypothesis_seed
 
 from examples.naive_conv import layer as naive_layer
 from gradcheck import check_layer, fuzz_layer
-from gradcheck.check import compare_adjoint, compare_finite_differences, compare_fourier
-from gradcheck.problem import ConvProblem
+from gradcheck.geometry.problem import ConvProblem
+from gradcheck.judge.compare import compare_adjoint, compare_finite_differences, compare_fourier
 from gradcheck.strategies import conv_problems
 
 

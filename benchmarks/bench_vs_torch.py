@@ -44,8 +44,8 @@ import torch
 from examples.mistakes import MISTAKES
 from examples.naive_conv import NaiveConv
 from gradcheck import ConvProblem, ConvSpec, GradientMismatch, check_layer
-from gradcheck.conv import conv_forward
-from gradcheck.layer import supports_of
+from gradcheck.formulas.conv import conv_forward
+from gradcheck.harness.layer import supports_of
 from gradcheck.strategies import conv_problems
 
 SIZES = (((1, 1, 8, 8), (1, 1, 3, 3)), ((2, 3, 16, 16), (4, 3, 3, 3)),

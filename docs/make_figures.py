@@ -12,7 +12,7 @@ import numpy as np
 
 from examples.mistakes import MISTAKES
 from gradcheck import ConvProblem, ConvSpec, GradientMismatch, check_layer
-from gradcheck.explain import explain_failure, write_error_maps
+from gradcheck.explain.explanation import explain_failure, write_error_maps
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from examples.naive_conv import NaiveConv
 
 if TYPE_CHECKING:
-    from gradcheck.spec import ConvSpec
+    from gradcheck.geometry.spec import ConvSpec
 
 Grads = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 

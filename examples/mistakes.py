@@ -30,7 +30,7 @@ from examples.naive_conv import (
 )
 
 if TYPE_CHECKING:
-    from gradcheck.spec import ConvSpec
+    from gradcheck.geometry.spec import ConvSpec
 
 Grads = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from gradcheck.spec import ConvSpec
+    from gradcheck.geometry.spec import ConvSpec
 
 
 def spatial(*slices: slice) -> tuple[slice, ...]:

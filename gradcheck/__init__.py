@@ -14,37 +14,37 @@ __version__ = "0.1.0"
 
 #: public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
-    "CheckResult": "gradcheck.result",
-    "Comparison": "gradcheck.result",
-    "ConvProblem": "gradcheck.problem",
-    "ConvSpec": "gradcheck.spec",
-    "FuzzResult": "gradcheck.fuzz",
-    "Inconclusive": "gradcheck.fuzz",
+    "CheckResult": "gradcheck.judge.result",
+    "Comparison": "gradcheck.judge.result",
+    "ConvProblem": "gradcheck.geometry.problem",
+    "ConvSpec": "gradcheck.geometry.spec",
+    "FuzzResult": "gradcheck.harness.fuzz",
+    "Inconclusive": "gradcheck.harness.check",
     "GradcheckError": "gradcheck.errors",
     "GradientMismatch": "gradcheck.errors",
     "InvalidArgument": "gradcheck.errors",
     "InvalidArgumentType": "gradcheck.errors",
-    "Layer": "gradcheck.layer",
+    "Layer": "gradcheck.harness.layer",
     "LayerError": "gradcheck.errors",
-    "LayerReport": "gradcheck.fuzz",
-    "Supports": "gradcheck.supports",
-    "check_gradients": "gradcheck.check",
-    "check_layer": "gradcheck.fuzz",
-    "compare_adjoint": "gradcheck.check",
-    "compare_finite_differences": "gradcheck.check",
-    "compare_fourier": "gradcheck.check",
-    "compare_transfer_function": "gradcheck.check",
-    "conv_backward": "gradcheck.conv",
-    "conv_forward": "gradcheck.conv",
-    "fuzz_layer": "gradcheck.fuzz",
-    "layer_from_cs231n": "gradcheck.layer",
-    "layer_from_functions": "gradcheck.layer",
-    "layer_from_torch": "gradcheck.layer",
-    "output_shape": "gradcheck.spec",
-    "raise_on_failure": "gradcheck.check",
-    "check_vjp": "gradcheck.vjp",
-    "fuzz_vjp": "gradcheck.vjp",
-    "NonDifferentiable": "gradcheck.vjp",
+    "LayerReport": "gradcheck.harness.check",
+    "Supports": "gradcheck.geometry.supports",
+    "check_gradients": "gradcheck.judge.compare",
+    "check_layer": "gradcheck.harness.check",
+    "compare_adjoint": "gradcheck.judge.compare",
+    "compare_finite_differences": "gradcheck.judge.compare",
+    "compare_fourier": "gradcheck.judge.compare",
+    "compare_transfer_function": "gradcheck.judge.compare",
+    "conv_backward": "gradcheck.formulas.conv",
+    "conv_forward": "gradcheck.formulas.conv",
+    "fuzz_layer": "gradcheck.harness.fuzz",
+    "layer_from_cs231n": "gradcheck.harness.layer",
+    "layer_from_functions": "gradcheck.harness.layer",
+    "layer_from_torch": "gradcheck.harness.layer",
+    "output_shape": "gradcheck.geometry.spec",
+    "raise_on_failure": "gradcheck.judge.compare",
+    "check_vjp": "gradcheck.harness.vjp",
+    "fuzz_vjp": "gradcheck.harness.vjp",
+    "NonDifferentiable": "gradcheck.harness.vjp",
 }
 
 __all__ = [
@@ -95,15 +95,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from gradcheck.check import (
-        check_gradients,
-        compare_adjoint,
-        compare_finite_differences,
-        compare_fourier,
-        compare_transfer_function,
-        raise_on_failure,
-    )
-    from gradcheck.conv import conv_backward, conv_forward
     from gradcheck.errors import (
         GradcheckError,
         GradientMismatch,
@@ -111,15 +102,25 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         InvalidArgumentType,
         LayerError,
     )
-    from gradcheck.fuzz import FuzzResult, Inconclusive, LayerReport, check_layer, fuzz_layer
-    from gradcheck.layer import (
+    from gradcheck.formulas.conv import conv_backward, conv_forward
+    from gradcheck.geometry.problem import ConvProblem
+    from gradcheck.geometry.spec import ConvSpec, output_shape
+    from gradcheck.geometry.supports import Supports
+    from gradcheck.harness.check import Inconclusive, LayerReport, check_layer
+    from gradcheck.harness.fuzz import FuzzResult, fuzz_layer
+    from gradcheck.harness.layer import (
         Layer,
         layer_from_cs231n,
         layer_from_functions,
         layer_from_torch,
     )
-    from gradcheck.problem import ConvProblem
-    from gradcheck.result import CheckResult, Comparison
-    from gradcheck.spec import ConvSpec, output_shape
-    from gradcheck.supports import Supports
-    from gradcheck.vjp import NonDifferentiable, check_vjp, fuzz_vjp
+    from gradcheck.harness.vjp import NonDifferentiable, check_vjp, fuzz_vjp
+    from gradcheck.judge.compare import (
+        check_gradients,
+        compare_adjoint,
+        compare_finite_differences,
+        compare_fourier,
+        compare_transfer_function,
+        raise_on_failure,
+    )
+    from gradcheck.judge.result import CheckResult, Comparison

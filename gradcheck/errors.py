@@ -1,4 +1,4 @@
-"""The exception hierarchy: one root, and bases that let pytest and callers react correctly.
+"""The exception hierarchy and the validation helpers: one root, bases that let pytest react.
 
 ``InvalidArgument`` is also a ``ValueError`` and ``InvalidArgumentType`` a ``TypeError``, so code
 that catches the built-in classes keeps working; ``GradientMismatch`` is an ``AssertionError`` so
@@ -10,6 +10,8 @@ its gradient checked at all.
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 
 class GradcheckError(Exception):
@@ -62,3 +64,49 @@ def invalid_type(name: str, value: Any, expected: str) -> InvalidArgumentType:
     return InvalidArgumentType(
         f"{name}={value!r} (type {type(value).__name__}): {expected}"
     )
+
+
+# --------------------------------------------------------------------------- validation helpers
+# The one implementation of each rule for user input.  Each accepts the value as given in
+# Python or as command-line text (faces wrap these with :func:`gradcheck.faces.flags.flag_type`).
+
+
+def integer(name: str, value: Any, *, low: int = 0) -> int:
+    """``value`` as an int >= ``low``; text such as ``"12"`` is accepted; bools are not."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise invalid(name, value, f"expected an integer >= {low}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise invalid_type(name, value, f"expected an integer >= {low}")
+    if value < low:
+        raise invalid(name, value, f"expected an integer >= {low}")
+    return int(value)
+
+
+def choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices`` (strings)."""
+    if not isinstance(value, str) or value not in choices:
+        raise invalid(name, value, f"expected one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def seconds_or_none(name: str, value: Any) -> float | None:
+    """A positive finite number of seconds, or None (text ``"none"``): no limit."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise invalid(name, value, "expected seconds > 0, or None ('none')") from None
+    if isinstance(value, bool) or not (0 < seconds < float("inf")):
+        raise invalid(name, value, "expected seconds > 0, or None ('none')")
+    return seconds
+
+
+def boolean(name: str, value: Any) -> bool:
+    """``value`` if it is a bool."""
+    if not isinstance(value, bool):
+        raise invalid_type(name, value, "expected True or False")
+    return value

@@ -8,9 +8,9 @@ import scipy.signal
 from hypothesis import given, target
 from hypothesis import strategies as st
 
-from gradcheck.check import compare_adjoint, compare_finite_differences
-from gradcheck.conv import conv_backward, conv_forward
-from gradcheck.spec import output_shape
+from gradcheck.formulas.conv import conv_backward, conv_forward
+from gradcheck.geometry.spec import output_shape
+from gradcheck.judge.compare import compare_adjoint, compare_finite_differences
 from gradcheck.strategies import conv_problems
 
 ALL_DTYPES = ("float64", "float32")

@@ -7,18 +7,18 @@ import pytest
 from hypothesis import assume, given, target
 from hypothesis import strategies as st
 
-from gradcheck.check import analytic_bounds
-from gradcheck.conv import conv_backward, conv_forward, flip
 from gradcheck.errors import InvalidArgument, LayerError
-from gradcheck.fourier import (
+from gradcheck.formulas.conv import conv_backward, conv_forward, flip
+from gradcheck.geometry.problem import ConvProblem
+from gradcheck.geometry.spec import ConvSpec, output_shape
+from gradcheck.judge.bounds import analytic_bounds
+from gradcheck.strategies import conv_problems
+from gradcheck.witnesses.fourier import (
     fourier_backward,
     fourier_error_bound,
     full_spec,
     transfer_function_check,
 )
-from gradcheck.problem import ConvProblem
-from gradcheck.spec import ConvSpec, output_shape
-from gradcheck.strategies import conv_problems
 
 PROBLEMS = conv_problems(bias=False, dtypes=("float64", "float32"))
 

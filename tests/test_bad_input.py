@@ -24,8 +24,8 @@ from gradcheck import (
     conv_forward,
     output_shape,
 )
+from gradcheck.harness.vjp import check_vjp
 from gradcheck.strategies import conv_problems
-from gradcheck.vjp import check_vjp
 
 DOCUMENTED = (InvalidArgument, InvalidArgumentType)
 NAMED = re.compile(r"^[A-Za-z_][\w.\[\]]*=")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck.cli import main
+from gradcheck.faces.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -15,19 +15,17 @@ from hypothesis import given, settings
 from examples.misbehaving import MISBEHAVING
 from examples.mistakes import MISTAKES
 from examples.naive_conv import layer as naive_layer
-from gradcheck.corpus import (
-    check_regression,
-    check_regressions,
+from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidArgumentType, LayerError
+from gradcheck.geometry.problem import ConvProblem
+from gradcheck.geometry.spec import ConvSpec, output_shape
+from gradcheck.harness.check import LayerReport, check_regression, check_regressions
+from gradcheck.harness.corpus import (
     list_regressions,
     load_regression,
     load_regressions,
-    save_failure,
     save_regression,
 )
-from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidArgumentType, LayerError
-from gradcheck.fuzz import FuzzResult, LayerReport, fuzz_layer
-from gradcheck.problem import ConvProblem
-from gradcheck.spec import ConvSpec, output_shape
+from gradcheck.harness.fuzz import FuzzResult, fuzz_layer, save_failure
 from gradcheck.strategies import conv_problems
 
 

@@ -10,7 +10,7 @@ from examples.misbehaving import MISBEHAVING
 from examples.mistakes import MISTAKES
 from examples.naive_conv import layer as naive_layer
 from gradcheck import GradientMismatch, LayerError, check_layer, fuzz_layer
-from gradcheck.layer import layer_from_cs231n
+from gradcheck.harness.layer import layer_from_cs231n
 from gradcheck.strategies import conv_problems
 
 #: The soak size: thousands in CI and the thorough profile, fewer in quick local runs.
@@ -73,7 +73,7 @@ def test_check_layer_raises_an_assertion_error_subclass():
 
 def test_torch_conv_modules_pass_thousands_of_configurations():
     torch = pytest.importorskip("torch")
-    from gradcheck.layer import layer_from_torch
+    from gradcheck.harness.layer import layer_from_torch
 
     for module, dims in ((torch.nn.Conv1d, 1), (torch.nn.Conv2d, 2), (torch.nn.Conv3d, 3)):
         result = fuzz_layer(layer_from_torch(module), max_examples=SOAK // 3, seed=dims)
@@ -105,7 +105,7 @@ def _numpy_layer_as_torch_function(layer):
 
 
 def test_torch_autograd_function_adapter():
-    from gradcheck.layer import layer_from_torch
+    from gradcheck.harness.layer import layer_from_torch
 
     good = layer_from_torch(_numpy_layer_as_torch_function(naive_layer))
     assert fuzz_layer(good, max_examples=60).status == "passed"

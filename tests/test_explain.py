@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from examples.mistakes import MISTAKES
-from gradcheck.cli import main
-from gradcheck.explain import explain_failure
-from gradcheck.fuzz import fuzz_layer
+from gradcheck.explain.explanation import explain_failure
+from gradcheck.faces.cli import main
+from gradcheck.harness.fuzz import fuzz_layer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 INSTANCE = {layer.mistake: name for name, layer in

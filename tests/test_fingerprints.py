@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 
 from examples.mistakes import MISTAKES
 from examples.naive_conv import layer as naive_layer
-from gradcheck import fingerprints
-from gradcheck.check import analytic_bounds
-from gradcheck.conv import conv_backward, conv_forward
-from gradcheck.fingerprints import CATALOGUE, diagnose, match, mismatched, reference_bounds
-from gradcheck.problem import ConvProblem
-from gradcheck.spec import ConvSpec
+from gradcheck.explain import fingerprints
+from gradcheck.explain.fingerprints import CATALOGUE, diagnose, match, mismatched, reference_bounds
+from gradcheck.formulas.conv import conv_backward, conv_forward
+from gradcheck.geometry.problem import ConvProblem
+from gradcheck.geometry.spec import ConvSpec
+from gradcheck.judge.bounds import analytic_bounds
 from gradcheck.strategies import conv_problems
 
 #: The gradients each named mistake shows in, from the catalogue itself.

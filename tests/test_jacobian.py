@@ -11,14 +11,15 @@ from hypothesis import strategies as st
 from scipy.signal import convolve, correlate
 
 from gradcheck import ConvSpec, InvalidArgument, conv_backward, conv_forward
-from gradcheck.jacobian import (
+from gradcheck.explain.jacobian import (
     input_jacobian,
     is_hankel,
     is_toeplitz,
     kernel_jacobian,
     toeplitz_structure,
 )
-from gradcheck.jacobian_text import add_jacobian_parser, explain
+from gradcheck.explain.jacobian_text import explain
+from gradcheck.faces.jacobian_command import add_jacobian_parser
 from gradcheck.strategies import conv_problems
 
 

@@ -8,12 +8,12 @@ from hypothesis import given
 
 from examples.mistakes import MISTAKES
 from examples.naive_conv import layer as naive_layer
-from gradcheck.check import analytic_bounds
-from gradcheck.conv import conv_backward
-from gradcheck.heatmap import text_heatmap
-from gradcheck.localize import DETECTORS, localize, reached
-from gradcheck.problem import ConvProblem
-from gradcheck.spec import ConvSpec
+from gradcheck.explain.heatmap import text_heatmap
+from gradcheck.explain.localize import DETECTORS, localize, reached
+from gradcheck.formulas.conv import conv_backward
+from gradcheck.geometry.problem import ConvProblem
+from gradcheck.geometry.spec import ConvSpec
+from gradcheck.judge.bounds import analytic_bounds
 from gradcheck.strategies import conv_problems
 
 

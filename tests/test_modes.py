@@ -10,10 +10,11 @@ from examples.mistakes import MISTAKES
 from examples.naive_conv import NaiveConv
 from examples.naive_conv import layer as naive_layer
 from gradcheck import ConvProblem, ConvSpec, InvalidArgument, LayerError, check_layer, fuzz_layer
-from gradcheck.check import FULL_JACOBIAN_MAX, compare_finite_differences, perturbation_count
-from gradcheck.conv import conv_backward, conv_forward
-from gradcheck.directional import compare_directional
-from gradcheck.fuzz import AUTO_FULL_MAX, resolve_mode
+from gradcheck.formulas.conv import conv_backward, conv_forward
+from gradcheck.harness.check import AUTO_FULL_MAX, resolve_mode
+from gradcheck.judge.bounds import FULL_JACOBIAN_MAX, perturbation_count
+from gradcheck.judge.compare import compare_finite_differences
+from gradcheck.judge.directional import compare_directional
 from gradcheck.strategies import conv_problems
 
 
@@ -129,8 +130,8 @@ def test_full_mode_perturbs_entries_with_disjoint_outputs_together():
 @settings(max_examples=40)
 @given(conv_problems(dtypes=("float64", "complex128")))
 def test_compressed_differences_equal_one_entry_at_a_time(problem):
-    from gradcheck.check import _numeric_one_by_one
-    from gradcheck.compressed import structured_gradients
+    from gradcheck.judge.compare import _numeric_one_by_one
+    from gradcheck.witnesses.compressed import structured_gradients
 
     dtype = np.result_type(problem.dtype, np.float64)
     together = structured_gradients(problem, conv_forward, "central", dtype, None)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gradcheck import ConvSpec, InvalidArgument, conv_backward, conv_forward
-from gradcheck.plot import error_map_png, error_maps
+from gradcheck.explain.plot import error_map_png, error_maps
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -97,7 +97,7 @@ def test_importing_the_module_does_not_import_matplotlib():
 
     root = str(Path(gradcheck.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    code = "import sys, gradcheck.plot; print('matplotlib' in sys.modules)"
+    code = "import sys, gradcheck.explain.plot; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env=env)
     assert result.stdout.strip() == "False"

@@ -1,7 +1,7 @@
 """The pytest plugin, run the way users run it: through ``pytester``.
 
 Without an installed distribution the ``pytest11`` entry point is inactive, so the plugin is
-loaded with ``-p gradcheck.plugin``; when gradcheck is installed (CI installs it) the entry
+loaded with ``-p gradcheck.faces.plugin``; when gradcheck is installed (CI installs it) the entry
 point loads it and ``-p`` would register it twice.
 """
 
@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcheck.corpus import save_regression
-from gradcheck.problem import ConvProblem
-from gradcheck.spec import ConvSpec
+from gradcheck.geometry.problem import ConvProblem
+from gradcheck.geometry.spec import ConvSpec
+from gradcheck.harness.corpus import save_regression
 
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_ARGS: tuple[str, ...] = (
-    () if any(ep.value == "gradcheck.plugin" for ep in entry_points(group="pytest11"))
-    else ("-p", "gradcheck.plugin")
+    () if any(ep.value == "gradcheck.faces.plugin" for ep in entry_points(group="pytest11"))
+    else ("-p", "gradcheck.faces.plugin")
 )
 SEED_HEADER = re.compile(r"^gradcheck: seed=(\d+)", re.MULTILINE)
 
@@ -224,7 +224,7 @@ def test_default_examples_come_from_the_hypothesis_profile(project: pytest.Pytes
 REPLAY_TESTS = """
     from examples.mistakes import MISTAKES
     from examples.naive_conv import layer
-    from gradcheck.problem import ConvProblem
+    from gradcheck.geometry.problem import ConvProblem
 
     def test_right(gradcheck_regression):
         case = gradcheck_regression
@@ -371,7 +371,7 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
         import json, sys
         import gradcheck
         package = set(sys.modules)
-        import gradcheck.plugin
+        import gradcheck.faces.plugin
         print(json.dumps({"package": sorted(package),
                           "plugin": sorted(set(sys.modules) - package)}))
     """)
@@ -381,6 +381,6 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     heavy = {"numpy", "hypothesis", "scipy"}
     added = {name.split(".")[0] for name in modules["plugin"]}
     assert not added & heavy
-    assert not {m for m in modules["plugin"] if m.startswith("gradcheck.")} - {"gradcheck.plugin"}
+    assert not {m for m in modules["plugin"] if m.startswith("gradcheck.")} - {"gradcheck.faces.plugin"}
     eager = sorted(heavy & {name.split(".")[0] for name in modules["package"]})
     assert not eager, f"importing gradcheck loads {eager}: every project's pytest would pay"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import strategies as st
 
 from gradcheck import GradientMismatch, LayerError
-from gradcheck.vjp import NonDifferentiable, check_vjp, fuzz_vjp
+from gradcheck.harness.vjp import NonDifferentiable, check_vjp, fuzz_vjp
 
 NORMAL = st.integers(0, 2**32 - 1).map(lambda s: np.random.default_rng(s).standard_normal(8))
 

@@ -1,0 +1,323 @@
+"""The pytest plugin: the ``gradcheck`` fixtures, ``--gradcheck-*`` options and marker.
+
+It loads in every pytest run of every project where gradcheck is installed (entry point
+``pytest11``), so it stays polite: numpy, hypothesis and the rest of gradcheck are imported
+only inside the fixtures and hooks that need them; no autouse fixtures; nothing is seeded
+globally; every option starts with ``--gradcheck-``.
+
+Options (group "gradcheck")::
+
+    --gradcheck-examples N         configurations per gradcheck.fuzz() (default: the active
+                                   hypothesis profile's max_examples)
+    --gradcheck-seed S|random      seed of every fuzz run (default 0); ``random`` picks one per
+                                   run, shown in the header; pytest-xdist workers get the
+                                   controller's seed
+    --gradcheck-regressions DIR    corpus replayed by tests using ``gradcheck_regression``
+                                   (also the ini option ``gradcheck_regressions``)
+    --gradcheck-save-regressions DIR
+                                   where gradcheck.fuzz() saves the minimal failing problems
+
+Relative directories are resolved against pytest's rootdir.  The marker
+``@pytest.mark.gradcheck(examples=None, seed=None, **claim)`` overrides the run's settings for
+one test; its other keywords go to ``fuzz_layer`` (support keys such as ``dims=(2,)``, or
+``method=``, ``deadline=`` …).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from gradcheck.geometry.problem import ConvProblem
+    from gradcheck.harness.check import LayerReport
+    from gradcheck.harness.fuzz import FuzzResult
+
+_SEED = pytest.StashKey[int]()
+_WORKER_SEED = "gradcheck_seed"  # key in xdist's workerinput
+_MARKER = (
+    "gradcheck(examples=None, seed=None, **claim): override --gradcheck-examples and "
+    "--gradcheck-seed for this test; other keywords narrow the fuzzed support claim "
+    "(dims=(2,), max_stride=1 ...) or go to fuzz_layer (method=, deadline= ...)"
+)
+_CHECK_KEYS = ("method", "reference_forward", "deadline")
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _examples_option(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--gradcheck-examples={text!r}: expected an integer >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--gradcheck-examples={value}: expected an integer >= 1")
+    return value
+
+
+def _seed_option(text: str) -> int | str:
+    if text == "random":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--gradcheck-seed={text!r}: expected an integer >= 0 or 'random'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--gradcheck-seed={value}: expected an integer >= 0 or 'random'")
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradcheck", "gradcheck: gradient checks of hand-written layers")
+    group.addoption(
+        "--gradcheck-examples", dest="gradcheck_examples", type=_examples_option, default=None,
+        metavar="N", help="configurations each gradcheck.fuzz() draws (integer >= 1; default: "
+        "the active hypothesis profile's max_examples)",
+    )
+    group.addoption(
+        "--gradcheck-seed", dest="gradcheck_seed", type=_seed_option, default=0, metavar="S",
+        help="seed of every gradcheck fuzz run (integer >= 0, default 0), or 'random' for one "
+        "per run, shown in the report header",
+    )
+    group.addoption(
+        "--gradcheck-regressions", dest="gradcheck_regressions", default=None, metavar="DIR",
+        help="regression corpus replayed by tests that use the gradcheck_regression fixture, "
+        "one test per case (overrides the ini option gradcheck_regressions)",
+    )
+    group.addoption(
+        "--gradcheck-save-regressions", dest="gradcheck_save_regressions", default=None,
+        metavar="DIR", help="save the minimal failing problem of every failed gradcheck.fuzz() "
+        "in DIR (a regression corpus)",
+    )
+    parser.addini(
+        "gradcheck_regressions", type="string", default="",
+        help="gradcheck: regression corpus directory (relative to the rootdir)",
+    )
+
+
+class _XdistHooks:
+    """pytest-xdist hooks, registered only when xdist is present (they are unknown otherwise)."""
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_WORKER_SEED] = node.config.stash[_SEED]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", _MARKER)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and _WORKER_SEED in workerinput:
+        seed = int(workerinput[_WORKER_SEED])  # an xdist worker: the controller's seed
+    else:
+        chosen = config.getoption("gradcheck_seed")
+        seed = int.from_bytes(os.urandom(4), "big") if chosen == "random" else int(chosen)
+    config.stash[_SEED] = seed
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "gradcheck-xdist")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    random = config.getoption("gradcheck_seed") == "random"
+    examples = config.getoption("gradcheck_examples")
+    return (
+        f"gradcheck: seed={config.stash[_SEED]}{' (random)' if random else ''}, "
+        f"examples={'hypothesis profile' if examples is None else examples}"
+    )
+
+
+def _resolve(config: pytest.Config, directory: str | None) -> Path | None:
+    if not directory:
+        return None
+    path = Path(directory).expanduser()
+    return path if path.is_absolute() else config.rootpath / path
+
+
+def _regression_dir(config: pytest.Config) -> Path | None:
+    option = config.getoption("gradcheck_regressions")
+    return _resolve(config, option if option else config.getini("gradcheck_regressions"))
+
+
+# --------------------------------------------------------------------------- the gradcheck fixture
+
+
+def _target(layer: Any) -> str:
+    """``module:name`` of a layer (its class, for an instance)."""
+    if hasattr(layer, "__qualname__"):
+        return f"{layer.__module__}:{layer.__qualname__}"
+    kind = type(layer)
+    return f"{kind.__module__}:{kind.__qualname__}()"
+
+
+def _fuzz_report(result: FuzzResult, target: str, options: dict[str, Any], nodeid: str,
+                 saved: Path | None) -> str:
+    found = {"mismatch": "a gradient mismatch", "layer-error": "a misbehaving layer"}
+    what = found.get(result.status, result.status)
+    problem = "unknown" if result.problem is None else result.problem.describe()
+    lines = [
+        f"gradcheck: fuzzing {target} found {what} after {result.examples} examples "
+        f"(seed={result.seed})",
+        f"minimal configuration: {problem}",
+        "",
+        str(result.error),
+        "",
+    ]
+    if saved is not None:
+        lines.append(f"saved regression case: {saved}")
+    lines.append(f"reproduce: pytest '{nodeid}' --gradcheck-seed {result.seed} "
+                 f"--gradcheck-examples {options['max_examples']}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Gradcheck:
+    """What the ``gradcheck`` fixture gives a test: this run's settings and two checks.
+
+    Attributes
+    ----------
+    examples : int
+        Configurations per :meth:`fuzz`: the marker's, else ``--gradcheck-examples``, else the
+        active hypothesis profile's ``max_examples``.
+    seed : int
+        The marker's, else ``--gradcheck-seed`` (the same in every xdist worker).
+    options : dict
+        The marker's other keywords.
+    save_regressions : Path or None
+        Where failing problems are saved (``--gradcheck-save-regressions``).
+    """
+
+    examples: int
+    seed: int
+    options: dict[str, Any]
+    save_regressions: Path | None
+    nodeid: str
+
+    def check(self, layer: Any, problem: ConvProblem, **kw: Any) -> LayerReport:
+        """:func:`gradcheck.check_layer` with this run's seed (for the adjoint's vectors)."""
+        __tracebackhide__ = True
+        from gradcheck.harness.check import check_layer
+
+        options = {k: v for k, v in self.options.items() if k in _CHECK_KEYS}
+        return check_layer(layer, problem, **{"seed": self.seed, **options, **kw})
+
+    def fuzz(self, layer: Any, **kw: Any) -> FuzzResult:
+        """:func:`gradcheck.fuzz_layer` with this run's settings; fail the test on a failure.
+
+        Keywords override the marker, which overrides the command line.  On a failure the
+        minimal problem is saved (with ``--gradcheck-save-regressions``) and the test fails
+        with the configuration, the report and the options that reproduce it.
+        """
+        __tracebackhide__ = True
+        from gradcheck.harness.fuzz import fuzz_layer
+
+        options = {"max_examples": self.examples, "seed": self.seed, **self.options, **kw}
+        result = fuzz_layer(layer, **options)
+        if result.passed:
+            return result
+        target = _target(layer)
+        saved = None
+        if self.save_regressions is not None:
+            from gradcheck.harness.fuzz import save_failure
+
+            saved = save_failure(result, self.save_regressions, target=target)
+        pytest.fail(_fuzz_report(result, target, options, self.nodeid, saved), pytrace=False)
+
+
+def _marker_settings(node: pytest.Item) -> dict[str, Any]:
+    marker = node.get_closest_marker("gradcheck")
+    if marker is None:
+        return {}
+    from gradcheck.errors import InvalidArgument
+
+    if marker.args:
+        raise InvalidArgument(
+            f"@pytest.mark.gradcheck{marker.args!r}: expected keyword arguments only")
+    settings = dict(marker.kwargs)
+    for key, low in (("examples", 1), ("seed", 0)):
+        value = settings.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < low):
+            raise InvalidArgument(
+                f"@pytest.mark.gradcheck({key}={value!r}): expected None or an int >= {low}")
+    return settings
+
+
+@pytest.fixture
+def gradcheck(request: pytest.FixtureRequest) -> Gradcheck:
+    """Check or fuzz a layer with this run's ``--gradcheck-*`` settings and the test's marker."""
+    config = request.config
+    settings = _marker_settings(request.node)
+    examples = settings.pop("examples", None) or config.getoption("gradcheck_examples")
+    if examples is None:
+        from hypothesis import settings as hypothesis_settings
+
+        examples = hypothesis_settings().max_examples
+    seed = settings.pop("seed", None)
+    return Gradcheck(
+        examples=examples,
+        seed=config.stash[_SEED] if seed is None else seed,
+        options=settings,
+        save_regressions=_resolve(config, config.getoption("gradcheck_save_regressions")),
+        nodeid=request.node.nodeid,
+    )
+
+
+# --------------------------------------------------------------------------- regression replay
+
+
+@dataclass(frozen=True)
+class RegressionCase:
+    """One saved case, as the ``gradcheck_regression`` fixture gives it to a test."""
+
+    name: str
+    problem: ConvProblem
+    meta: dict[str, Any]
+    path: Path
+
+    def check(self, layer: Any, **kw: Any) -> LayerReport:
+        """:func:`gradcheck.check_layer` on this case; a failure names the case and its file."""
+        __tracebackhide__ = True
+        from gradcheck.harness.check import check_regression
+
+        return check_regression(layer, self.path, **kw)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "gradcheck_regression" not in metafunc.fixturenames:
+        return
+    directory = _regression_dir(metafunc.config)
+    if directory is None:
+        reason = ("no regression corpus: set --gradcheck-regressions DIR or the ini option "
+                  "gradcheck_regressions")
+    elif not directory.exists():
+        reason = f"regression corpus {directory} does not exist (no failures saved yet?)"
+    else:
+        from gradcheck.harness.corpus import list_regressions
+
+        paths = list_regressions(directory)
+        if paths:
+            ids = [path.name[: -len(".json")] for path in paths]
+            metafunc.parametrize("gradcheck_regression", paths, ids=ids, indirect=True)
+            return
+        reason = f"regression corpus {directory} holds no cases"
+    skipped = pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-regressions")
+    metafunc.parametrize("gradcheck_regression", [skipped], indirect=True)
+
+
+@pytest.fixture
+def gradcheck_regression(request: pytest.FixtureRequest) -> RegressionCase:
+    """One saved regression case (tests using it run once per case of the corpus)."""
+    path = getattr(request, "param", None)
+    if path is None:
+        pytest.skip("no regression case")
+    from gradcheck.harness.corpus import load_regression
+
+    name, problem, meta = load_regression(path)
+    return RegressionCase(name=name, problem=problem, meta=meta, path=path)
