@@ -51,3 +51,38 @@ def underflow(n: int, dtype: np.dtype | type) -> float:
     """
     info = np.finfo(np.dtype(dtype))
     return float(n * info.smallest_subnormal)
+
+
+def error_over_bound(error: np.ndarray, bound: np.ndarray | float) -> np.ndarray:
+    """``|error| / bound`` entrywise, the one ratio every verdict and picture is read from.
+
+    Defined everywhere, silently (no floating-point warnings):
+
+    * ``0`` where the error is 0, whatever the bound (0/0 included: a zero bound is met exactly);
+    * ``inf`` where a nonzero error meets a zero bound, where the quotient overflows (an error of
+      1e300 over a bound of 1e-300), and where the error is NaN (a NaN can never be within
+      bounds);
+    * a NaN bound reads as no bound at all — it can only come from ``inf·0`` (a sum too long for
+      its dtype times terms that are all zero) — so the ratio is 0 there;
+    * subnormal bounds divide like any other positive number.
+
+    Parameters
+    ----------
+    error : array_like, real or complex
+        Errors; only their magnitude counts.
+    bound : array_like
+        Non-negative bounds, broadcast against ``error``.
+
+    Returns
+    -------
+    ndarray of float64, the shape of ``error`` broadcast with ``bound``
+    """
+    magnitude = np.abs(np.asarray(error)).astype(np.float64, copy=False)
+    limit = np.asarray(bound, dtype=np.float64)
+    magnitude, limit = np.broadcast_arrays(magnitude, limit)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = magnitude / limit
+    ratio = np.where(magnitude == 0, 0.0, ratio)
+    ratio = np.where(np.isnan(magnitude), np.inf, ratio)
+    ratio = np.where(np.isnan(limit) & ~np.isnan(magnitude), 0.0, ratio)
+    return np.asarray(ratio, dtype=np.float64)

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from gradcheck.floating import error_over_bound
+
 _RAMP = " .:-=+*#%@"
 
 
@@ -24,8 +26,7 @@ def text_heatmap(error: np.ndarray, bound: np.ndarray, *, max_width: int = 60) -
     if err.ndim >= 3:
         err, bnd = err.sum(axis=(0, 1)), bnd.sum(axis=(0, 1))
         how.append("summed over batch/filters and channels")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grid = np.where(err == 0, 0.0, err / bnd)  # error over a zero bound: inf
+    grid = error_over_bound(err, bnd)  # error over a zero bound: inf
     if grid.ndim == 3:
         grid = grid.max(axis=0)
         how.append("max over depth")
@@ -39,7 +40,7 @@ def text_heatmap(error: np.ndarray, bound: np.ndarray, *, max_width: int = 60) -
         how.append(f"each cell the max of {rows}×{cols}")
     top = max(float(grid[np.isfinite(grid)].max(initial=0.0)), 1.0)
     span = math.log(top) if top > 1 else 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         level = 1 + np.floor(8.999 * np.log(np.minimum(grid, top)) / span)
     level = np.where(grid <= 1, 0, np.where(np.isinf(grid), 9, np.clip(level, 1, 9)))
     lines = ["|" + "".join(_RAMP[v] for v in row) + "|" for row in level.astype(int)]

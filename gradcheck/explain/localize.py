@@ -22,6 +22,7 @@ from fractions import Fraction
 import numpy as np
 
 from gradcheck.errors import invalid
+from gradcheck.floating import error_over_bound
 from gradcheck.geometry.problem import ConvProblem
 
 LABELS = {"dx": "dL/dx", "dw": "dL/dw", "db": "dL/db", "y": "y"}
@@ -385,9 +386,8 @@ def localize(
         raise invalid(f"{name}.shape", user.shape, f"expected the shape {expected.shape} (> 0)")
     bound = np.array(np.broadcast_to(np.asarray(bound, dtype=np.float64), expected.shape))
     error = np.abs(user.astype(np.complex128) - expected)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(error == 0, 0.0, error / bound)
-    wrong = error > bound
+    ratio = error_over_bound(error, bound)
+    wrong = ratio > 1
     e = _Errors(problem, name, user, expected, bound, wrong)
     found = [(d, p) for d in DETECTORS if wrong.any() and (p := d(e))]
     whole = any(d in _WHOLE for d, _ in found)

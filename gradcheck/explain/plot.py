@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.errors import invalid
+from gradcheck.floating import error_over_bound
 
 _INSTALL = "gradcheck's error maps need matplotlib: pip install 'gradcheck[plot]'"
 
@@ -50,7 +51,7 @@ def _reduce(analytic: Any, expected: Any,
         raise invalid("bound", np.shape(bound), f"expected a number or {a.shape}") from None
     if not np.all(b > 0):
         raise invalid("bound", float(b.min()), "every bound must be > 0")
-    ratio = np.abs(a - e) / b
+    ratio = error_over_bound(a - e, b)
     notes = ["real parts"] if np.iscomplexobj(a) or np.iscomplexobj(e) else []
     a, e = np.real(a), np.real(e)
     if a.ndim >= 3:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradcheck.floating import error_over_bound
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -55,9 +57,7 @@ def compare_arrays(
     # a NaN bound can only come from inf·0 (a sum too long for its dtype, times zero terms):
     # read it as no bound at all, never as a failure
     bound = np.where(np.isnan(bound), np.inf, bound)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.where(error == 0, 0.0, error / bound)
-    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    ratio = error_over_bound(error, bound)
     flat = int(np.argmax(ratio)) if ratio.size else 0
     index = tuple(int(i) for i in np.unravel_index(flat, error.shape)) if error.size else ()
 
