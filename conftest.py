@@ -11,12 +11,20 @@
 Hypothesis loads its own built-in ``ci`` profile when the CI environment variable is set; the
 profile is chosen here explicitly so that our ``ci`` profile, not the built-in one, applies
 (`.ci/run` sets HYPOTHESIS_PROFILE=ci).
+
+**One knob.**  Tests that fuzz a layer with ``fuzz_layer`` draw ``budget(factor)``
+configurations: the active profile's ``max_examples`` times a factor the test states (a soak,
+``@pytest.mark.slow``, asks for many; a quick detection test for a few).  Changing the
+profile scales every suite together.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _COMMON = {
@@ -29,3 +37,14 @@ settings.register_profile("dev", max_examples=40, **_COMMON)
 settings.register_profile("ci", max_examples=150, derandomize=True, database=None, **_COMMON)
 settings.register_profile("thorough", max_examples=3000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def budget(factor: float) -> int:
+    """``factor`` × the active profile's ``max_examples`` configurations (at least 1)."""
+    return max(1, math.ceil(factor * settings().max_examples))
+
+
+@pytest.fixture(name="budget")
+def budget_fixture() -> Callable[[float], int]:
+    """:func:`budget` for tests: ``budget(0.4)`` is 60 configurations under the ci profile."""
+    return budget

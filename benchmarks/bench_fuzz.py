@@ -87,7 +87,7 @@ def throughput(examples: int, seed: int) -> None:
         print(f"{name:<36}{len(problems) / elapsed:11.1f}{1e3 * elapsed / len(problems):11.2f}")
     for mode in ("full", "fast"):
         start = time.perf_counter()
-        result = fuzz_layer(naive_layer, max_examples=examples, seed=seed, dims=(2,), mode=mode)
+        result = fuzz_layer(naive_layer, examples=examples, seed=seed, mode=mode, claim={'dims': (2,)})
         elapsed = time.perf_counter() - start
         print(f"{'fuzz_layer(naive), ' + mode:<36}{result.examples / elapsed:11.1f}"
               f"{1e3 * elapsed / result.examples:11.2f}   (hypothesis included; {result.status})")
@@ -108,7 +108,7 @@ def profile(seconds: float) -> None:
     start, seed, checked = time.perf_counter(), 0, 0
     profiler.enable()
     while time.perf_counter() - start < seconds:
-        checked += fuzz_layer(naive_layer, max_examples=200, seed=seed).examples
+        checked += fuzz_layer(naive_layer, examples=200, seed=seed).examples
         seed += 1
     profiler.disable()
     stats = pstats.Stats(profiler)

@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidArgumentType": "gradcheck.errors",
     "Layer": "gradcheck.harness.layer",
     "LayerError": "gradcheck.errors",
-    "LayerReport": "gradcheck.harness.check",
+    "LayerReport": "gradcheck.judge.result",
     "Supports": "gradcheck.geometry.supports",
     "check_gradients": "gradcheck.judge.compare",
     "check_layer": "gradcheck.harness.check",
@@ -106,7 +106,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from gradcheck.geometry.problem import ConvProblem
     from gradcheck.geometry.spec import ConvSpec, output_shape
     from gradcheck.geometry.supports import Supports
-    from gradcheck.harness.check import Inconclusive, LayerReport, check_layer
+    from gradcheck.harness.check import Inconclusive, check_layer
     from gradcheck.harness.fuzz import FuzzResult, fuzz_layer
     from gradcheck.harness.layer import (
         Layer,
@@ -123,4 +123,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         compare_transfer_function,
         raise_on_failure,
     )
-    from gradcheck.judge.result import CheckResult, Comparison
+    from gradcheck.judge.result import CheckResult, Comparison, LayerReport

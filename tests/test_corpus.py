@@ -18,14 +18,18 @@ from examples.naive_conv import layer as naive_layer
 from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidArgumentType, LayerError
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.geometry.spec import ConvSpec, output_shape
-from gradcheck.harness.check import LayerReport, check_regression, check_regressions
+from gradcheck.geometry.supports import Supports
+from gradcheck.harness.check import check_regression, check_regressions
 from gradcheck.harness.corpus import (
     list_regressions,
     load_regression,
     load_regressions,
     save_regression,
 )
-from gradcheck.harness.fuzz import FuzzResult, fuzz_layer, save_failure
+from gradcheck.harness.fuzz import fuzz_layer, save_failure
+from gradcheck.harness.outcome import Failure
+from gradcheck.harness.request import Request
+from gradcheck.judge.result import LayerReport
 from gradcheck.strategies import conv_problems
 
 
@@ -376,12 +380,12 @@ def test_missing_case_names_its_path(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def sign_flipped_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    result = fuzz_layer(MISTAKES["sign-flipped"], max_examples=20)
-    assert result.status == "mismatch"
     directory = tmp_path_factory.mktemp("corpus")
-    path = save_failure(result, directory, target="examples/mistakes.py:sign_flipped")
-    assert path is not None
-    return directory, path
+    result = fuzz_layer(MISTAKES["sign-flipped"], save_regressions=str(directory),
+                        target="examples/mistakes.py:sign_flipped")
+    assert result.status == "mismatch"
+    assert result.failure is not None and result.failure.saved is not None
+    return directory, Path(result.failure.saved)
 
 
 def test_saved_failure_keeps_the_run(sign_flipped_corpus: tuple[Path, Path]) -> None:
@@ -398,8 +402,9 @@ def test_regression_fails_the_wrong_layer(sign_flipped_corpus: tuple[Path, Path]
     directory, path = sign_flipped_corpus
     with pytest.raises(GradientMismatch) as info:
         check_regressions(MISTAKES["sign-flipped"], directory)
-    assert str(info.value).startswith(f"regression case {path.stem} ({path}): dL/dx ")
-    assert "problem: " in str(info.value)
+    assert str(info.value).startswith(f"regression case {path.stem} ({path}): MISMATCH ")
+    assert "configuration: x(" in str(info.value)
+    assert "[sign-flipped]" in str(info.value)
     assert isinstance(info.value.result, LayerReport)
     assert not info.value.result.passed
 
@@ -421,5 +426,11 @@ def test_regression_keeps_the_layer_error_reason(sign_flipped_corpus: tuple[Path
 
 
 def test_nothing_to_save_from_a_pass(tmp_path: Path) -> None:
-    assert save_failure(FuzzResult("passed", examples=3, seed=0), tmp_path) is None
+    result = fuzz_layer(naive_layer, examples=3, save_regressions=str(tmp_path))
+    assert result.passed and not result.failures
     assert case_files(tmp_path) == []
+
+
+def test_a_layer_error_without_a_problem_saves_nothing(tmp_path: Path) -> None:
+    failure = Failure("layer-error", None, LayerError("broken", "raised"), 1)
+    assert save_failure(failure, Request(), Supports(), tmp_path) is None

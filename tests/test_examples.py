@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from examples.misbehaving import MISBEHAVING
@@ -13,8 +11,8 @@ from gradcheck import GradientMismatch, LayerError, check_layer, fuzz_layer
 from gradcheck.harness.layer import layer_from_cs231n
 from gradcheck.strategies import conv_problems
 
-#: The soak size: thousands in CI and the thorough profile, fewer in quick local runs.
-SOAK = {"dev": 300, "ci": 2000, "thorough": 10_000}[os.environ.get("HYPOTHESIS_PROFILE", "dev")]
+#: A soak's share of the profile: 2,000 configurations per dtype under the ci profile.
+SOAK = 40 / 3
 
 
 @pytest.mark.parametrize("name", sorted(MISTAKES))
@@ -26,23 +24,24 @@ def test_every_wrong_layer_is_caught_by_default_fuzzing(name):
 
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_every_wrong_layer_is_caught_in_float32(name):
-    result = fuzz_layer(MISTAKES[name], dtypes=("float32",))
+    result = fuzz_layer(MISTAKES[name], claim={'dtypes': ("float32",)})
     assert result.status == "mismatch"
 
 
 @pytest.mark.parametrize("name", sorted(MISBEHAVING))
-def test_misbehaving_layers_are_layer_errors_with_their_reason(name):
-    result = fuzz_layer(MISBEHAVING[name], max_examples=10, deadline=1.0)
+def test_misbehaving_layers_are_layer_errors_with_their_reason(name, budget):
+    result = fuzz_layer(MISBEHAVING[name], examples=budget(0.07), deadline=1.0)
     assert result.status == "layer-error"
     assert isinstance(result.error, LayerError)
     assert result.error.reason == MISBEHAVING[name].problem
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_the_correct_layer_passes_thousands_of_configurations(dtype):
-    result = fuzz_layer(naive_layer, max_examples=SOAK, seed=1, dtypes=(dtype,))
+def test_the_correct_layer_passes_thousands_of_configurations(dtype, budget):
+    result = fuzz_layer(naive_layer, examples=budget(SOAK), seed=1, claim={"dtypes": (dtype,)})
     assert result.status == "passed", result.error
-    assert result.examples >= SOAK
+    assert result.examples >= budget(SOAK)
     assert result.worst_ratio <= 1
 
 
@@ -53,13 +52,13 @@ def test_the_minimal_configuration_is_minimal_for_a_stride_bug():
     assert p.x.shape[:2] == (1, 1) and p.spec.dims == 1
 
 
-def test_cs231n_adapter_passes_and_catches_its_wrong_backward():
+def test_cs231n_adapter_passes_and_catches_its_wrong_backward(budget):
     from examples import cs231n_style as cs
 
     good = layer_from_cs231n(cs.conv_forward_naive, cs.conv_backward_naive)
-    assert fuzz_layer(good, max_examples=60).status == "passed"
+    assert fuzz_layer(good, examples=budget(0.4)).status == "passed"
     bad = layer_from_cs231n(cs.conv_forward_naive, cs.conv_backward_wrong)
-    assert fuzz_layer(bad, max_examples=60).status == "mismatch"
+    assert fuzz_layer(bad, examples=budget(0.4)).status == "mismatch"
 
 
 def test_check_layer_raises_an_assertion_error_subclass():
@@ -71,12 +70,13 @@ def test_check_layer_raises_an_assertion_error_subclass():
         check_layer(MISTAKES["kernel-not-flipped"], problem)
 
 
-def test_torch_conv_modules_pass_thousands_of_configurations():
+@pytest.mark.slow
+def test_torch_conv_modules_pass_thousands_of_configurations(budget):
     torch = pytest.importorskip("torch")
     from gradcheck.harness.layer import layer_from_torch
 
     for module, dims in ((torch.nn.Conv1d, 1), (torch.nn.Conv2d, 2), (torch.nn.Conv3d, 3)):
-        result = fuzz_layer(layer_from_torch(module), max_examples=SOAK // 3, seed=dims)
+        result = fuzz_layer(layer_from_torch(module), examples=budget(SOAK / 3), seed=dims)
         assert result.status == "passed", result.error
 
 
@@ -104,12 +104,12 @@ def _numpy_layer_as_torch_function(layer):
     return NumpyConv
 
 
-def test_torch_autograd_function_adapter():
+def test_torch_autograd_function_adapter(budget):
     from gradcheck.harness.layer import layer_from_torch
 
     good = layer_from_torch(_numpy_layer_as_torch_function(naive_layer))
-    assert fuzz_layer(good, max_examples=60).status == "passed"
+    assert fuzz_layer(good, examples=budget(0.4)).status == "passed"
     bad = layer_from_torch(_numpy_layer_as_torch_function(MISTAKES["kernel-not-flipped"]))
-    result = fuzz_layer(bad, max_examples=60)
+    result = fuzz_layer(bad, examples=budget(0.4))
     assert result.status == "mismatch"
     assert "kernel-not-flipped" in [d.name for d in result.explanation.diagnoses]

@@ -21,7 +21,7 @@ INSTANCE = {layer.mistake: name for name, layer in
 
 @pytest.fixture(scope="module")
 def failures():
-    return {name: fuzz_layer(layer, max_examples=100) for name, layer in MISTAKES.items()}
+    return {name: fuzz_layer(layer, examples=100) for name, layer in MISTAKES.items()}
 
 
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))

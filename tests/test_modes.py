@@ -62,10 +62,11 @@ def test_every_wrong_layer_is_caught_in_fast_mode(name):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_the_correct_layer_passes_fast_mode_with_no_false_alarm(dtype):
-    result = fuzz_layer(naive_layer, mode="fast", max_examples=300, seed=2, dtypes=(dtype,))
+def test_the_correct_layer_passes_fast_mode_with_no_false_alarm(dtype, budget):
+    result = fuzz_layer(naive_layer, mode="fast", examples=budget(2), seed=2,
+                        claim={"dtypes": (dtype,)})
     assert result.status == "passed", result.error
-    assert result.examples >= 300
+    assert result.examples >= budget(2)
     assert result.worst_ratio <= 1
 
 

@@ -1,50 +1,93 @@
 """The ``gradcheck`` command line (also ``python -m gradcheck``).
 
-Exit codes: 0 every check passed; 1 a gradient mismatch; 2 a usage or input error;
-3 the checked layer misbehaved.
+Exit codes: 0 every check passed; 1 a gradient mismatch; 2 a usage or input error, or an
+inconclusive run; 3 the checked layer misbehaved.
+
+``gradcheck fuzz`` turns its flags into one :class:`~gradcheck.harness.request.Request`,
+runs it, and prints the run's :class:`~gradcheck.harness.outcome.FuzzResult` as text or JSON;
+the report's ``reproduce:`` line is the request's own command, which this parser reads back into
+the same request.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any, NoReturn
 
-EXIT_PASSED, EXIT_MISMATCH, EXIT_USAGE, EXIT_LAYER = 0, 1, 2, 3
+from gradcheck.errors import GradcheckError, choice, integer, invalid, seconds_or_none
+from gradcheck.faces.flags import EXIT_LAYER, EXIT_MISMATCH, EXIT_PASSED, EXIT_USAGE, flag_type
+from gradcheck.geometry.supports import PADDING_MODES, Supports
+from gradcheck.harness.request import BOOLEAN_CLAIM_KEYS, METHODS, MODES, Request
 
-
-def _int_at_least(flag: str, low: int):
-    """An argparse ``type=`` parser for an integer >= low whose errors name the flag."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag}={text!r}: expected an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{flag}={value}: expected an integer >= {low}")
-        return value
-
-    return parse
+#: Exit code per run status.
+EXIT_CODES = {"passed": EXIT_PASSED, "mismatch": EXIT_MISMATCH, "inconclusive": EXIT_USAGE,
+              "layer-error": EXIT_LAYER}
 
 
-def _positive_int(flag: str):
-    return _int_at_least(flag, 1)
+class UsageError(Exception):
+    """A bad command line: the message names the flag (raised instead of argparse's exit).
+
+    Attributes
+    ----------
+    usage : str
+        The subcommand's usage lines.
+    option : str or None
+        The flag at fault, when argparse names one.
+    """
+
+    def __init__(self, message: str, usage: str, option: str | None) -> None:
+        super().__init__(message)
+        self.usage, self.option = usage, option
 
 
-_seed = _int_at_least("--seed", 0)
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised (so ``--json`` can print it as JSON)."""
+
+    def error(self, message: str) -> NoReturn:
+        named = re.match(r"argument (\S+?)(?:/\S+)?: ", message)
+        if named:  # "argument --examples: --examples='abc': ..." says the flag once
+            message = message[named.end():]
+        option = named.group(1) if named else None
+        raise UsageError(f"{self.prog}: error: {message}", self.format_usage(), option)
+
+
+def _at_least_one(name: str, value: Any) -> int:
+    return integer(name, value, low=1)
+
+
+def _dims(name: str, text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise invalid(name, text, "expected e.g. 2 or 1,2") from None
+    if not dims or any(d not in (1, 2, 3) for d in dims):
+        raise invalid(name, text, "each must be 1, 2 or 3")
+    return dims
+
+
+def _directory_or_none(name: str, text: str) -> str | None:
+    return None if text.strip().lower() == "none" else text
 
 
 def _add_verify(commands: argparse._SubParsersAction) -> None:
+    from gradcheck.faces.verify import DEFAULT_EXAMPLES
+
     verify = commands.add_parser(
         "verify", help="fuzz the built-in convolution formulas against every witness",
         description="Fuzz the reference convolution's backward formulas against finite "
         "differences, the complex step, the Fourier identity, the adjoint identity and the "
         "kernel transfer function; print one row per check.",
     )
-    verify.add_argument("--examples", type=_positive_int("--examples"), default=500,
-                        help="configurations to draw (default 500)")
-    verify.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    verify.add_argument("--examples", type=flag_type("--examples", _at_least_one),
+                        default=DEFAULT_EXAMPLES,
+                        help=f"configurations to draw (default {DEFAULT_EXAMPLES})")
+    verify.add_argument("--seed", type=flag_type("--seed", integer), default=0,
+                        help="random seed (default 0)")
     verify.add_argument("--quiet", action="store_true", help="no progress line")
     verify.set_defaults(run=_run_verify)
 
@@ -57,159 +100,181 @@ def _run_verify(args: argparse.Namespace) -> int:
     return EXIT_PASSED if report.passed else EXIT_MISMATCH
 
 
-def _dims(text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--dims={text!r}: expected e.g. 2 or 1,2") from None
-    if not dims or any(d not in (1, 2, 3) for d in dims):
-        raise argparse.ArgumentTypeError(f"--dims={text!r}: each must be 1, 2 or 3")
-    return dims
-
-
-def _deadline(text: str) -> float | None:
-    if text == "none":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--deadline={text!r}: expected seconds or 'none'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"--deadline={value}: expected seconds > 0")
-    return value
+def _add_claim_flags(fuzz: argparse.ArgumentParser) -> None:
+    claim = fuzz.add_argument_group(
+        "support claim (narrows or overrides the layer's `supports`)")
+    claim.add_argument("--dims", type=flag_type("--dims", _dims),
+                       help="spatial dims handled, e.g. 2 or 1,2")
+    claim.add_argument("--max-stride", type=flag_type("--max-stride", _at_least_one),
+                       help="largest stride (1 = no stride support)")
+    claim.add_argument("--padding", type=flag_type(
+        "--padding", lambda name, v: choice(name, v, PADDING_MODES)),
+        help="padding kinds handled: asymmetric, symmetric (lo == hi) or none")
+    helps = {"dilation": "dilation > 1 (--no-dilation: always 1)",
+             "groups": "groups > 1 (--no-groups: always 1)",
+             "bias": "a bias (--no-bias: b is always None)",
+             "uniform": "one stride/padding/dilation value shared by every dim",
+             "exact_tiling": "only configurations whose windows tile the input exactly",
+             "square_input": "equal spatial sizes of the input",
+             "square_kernel": "equal spatial sizes of the kernel"}
+    for key in BOOLEAN_CLAIM_KEYS:
+        claim.add_argument("--" + key.replace("_", "-"), dest=key, default=None,
+                           action=argparse.BooleanOptionalAction, help=helps[key])
+    claim.add_argument("--dtype", dest="dtypes", action="append",
+                       choices=("float64", "float32", "float16", "complex128"),
+                       help="dtype to draw (repeatable)")
 
 
 def _add_fuzz(commands: argparse._SubParsersAction) -> None:
+    default = Request()
     fuzz = commands.add_parser(
-        "fuzz", help="fuzz your own layer's backward; minimal failing configuration",
+        "fuzz", help="fuzz your own layer's backward; minimal failing configurations",
         description="Draw convolution problems inside the layer's support claim, check the "
         "layer's backward against finite differences of its forward, the adjoint identity and "
-        "the reference forward, and shrink the first failure to a minimal configuration. "
-        "Exit 0 passed, 1 gradient mismatch, 2 usage error, 3 the layer misbehaved.",
+        "the reference forward, and shrink every distinct failure to a minimal configuration. "
+        "Exit 0 passed, 1 gradient mismatch, 2 usage error or inconclusive, 3 the layer "
+        "misbehaved.",
     )
     fuzz.add_argument("target", help="path/to/file.py:NAME or package.module:NAME (a layer "
                       "object, a layer class, or a zero-argument factory)")
-    fuzz.add_argument("--examples", type=_positive_int("--examples"), default=100,
-                      help="configurations to draw (default 100)")
-    fuzz.add_argument("--seed", type=_seed, default=0, help="hypothesis seed (default 0)")
-    claim = fuzz.add_argument_group("support restrictions (override the layer's `supports`)")
-    claim.add_argument("--dims", type=_dims, help="spatial dims handled, e.g. 2 or 1,2")
-    claim.add_argument("--max-stride", type=_positive_int("--max-stride"),
-                       help="largest stride (1 = no stride support)")
-    claim.add_argument("--no-dilation", dest="dilation", action="store_false", default=None,
-                       help="dilation is always 1")
-    claim.add_argument("--no-groups", dest="groups", action="store_false", default=None,
-                       help="groups is always 1")
-    claim.add_argument("--padding", choices=("asymmetric", "symmetric", "none"),
-                       help="padding kinds handled")
-    claim.add_argument("--uniform", action="store_true", default=None,
-                       help="one stride/padding/dilation value shared by every dim")
-    claim.add_argument("--exact-tiling", action="store_true", default=None,
-                       help="only configurations whose windows tile the input exactly")
-    claim.add_argument("--square-input", action="store_true", default=None)
-    claim.add_argument("--square-kernel", action="store_true", default=None)
-    claim.add_argument("--no-bias", dest="bias", action="store_false", default=None,
-                       help="b is always None")
-    claim.add_argument("--dtype", dest="dtypes", action="append",
-                       choices=("float64", "float32", "complex128"),
-                       help="dtype to draw (repeatable)")
-    fuzz.add_argument("--method", default="central",
-                      choices=("central", "four-point", "richardson", "complex-step"),
-                      help="finite-difference method (default central)")
-    fuzz.add_argument("--mode", default="auto", choices=("auto", "full", "fast"),
-                      help="full Jacobian, fast random directions, or auto (full for small "
-                      "problems; default)")
+    fuzz.add_argument("--examples", type=flag_type("--examples", _at_least_one),
+                      default=default.examples,
+                      help=f"configurations to draw (default {default.examples})")
+    fuzz.add_argument("--seed", type=flag_type("--seed", integer), default=default.seed,
+                      help="hypothesis seed (default 0)")
+    _add_claim_flags(fuzz)
+    fuzz.add_argument("--method", default=default.method, type=flag_type(
+        "--method", lambda name, v: choice(name, v, METHODS)),
+        help="finite-difference method: " + ", ".join(METHODS) + " (default central)")
+    fuzz.add_argument("--mode", default=default.mode, type=flag_type(
+        "--mode", lambda name, v: choice(name, v, MODES)),
+        help="full Jacobian, fast random directions, or auto (full for small problems; default)")
+    fuzz.add_argument("--reference-forward", dest="reference_forward", default=True,
+                      action=argparse.BooleanOptionalAction,
+                      help="compare the forward with the reference convolution (default on)")
+    fuzz.add_argument("--deadline", type=flag_type("--deadline", seconds_or_none),
+                      default=default.deadline,
+                      help=f"seconds allowed per layer call, or 'none' (default "
+                      f"{default.deadline:g})")
+    fuzz.add_argument("--database", type=flag_type("--database", _directory_or_none),
+                      default=None, metavar="DIR",
+                      help="hypothesis's storage directory: the example database (DIR/examples) "
+                      "replays earlier failures first; 'none' (default): no database, and "
+                      "hypothesis's caches go to a temporary directory, not the working one")
     fuzz.add_argument("--plot", metavar="DIR",
                       help="write a PNG error map per wrong gradient (needs the plot extra)")
-    fuzz.add_argument("--no-reference-forward", dest="reference_forward",
-                      action="store_false", help="do not compare the forward with the reference")
-    fuzz.add_argument("--deadline", type=_deadline, default=10.0,
-                      help="seconds allowed per layer call, or 'none' (default 10)")
-    fuzz.add_argument("--json", action="store_true", help="print one JSON object")
     fuzz.add_argument("--save-regressions", metavar="DIR",
-                      help="save the minimal failing case as a regression corpus entry")
+                      help="save each minimal failing case as a regression corpus entry")
+    fuzz.add_argument("--explain", default=True, action=argparse.BooleanOptionalAction,
+                      help="explain each mismatch (default on)")
+    fuzz.add_argument("--json", action="store_true", help="print one JSON object")
     fuzz.add_argument("--quiet", action="store_true", help="no progress line")
     fuzz.set_defaults(run=_run_fuzz)
 
 
-CLAIM_KEYS = ("dims", "max_stride", "dilation", "groups", "padding", "uniform",
-              "exact_tiling", "square_input", "square_kernel", "bias", "dtypes")
+def request_from_args(args: argparse.Namespace) -> Request:
+    """The :class:`Request` the parsed ``gradcheck fuzz`` flags describe."""
+    claim = {f.name: getattr(args, f.name) for f in fields(Supports)
+             if getattr(args, f.name, None) is not None}
+    if "dtypes" in claim:
+        claim["dtypes"] = tuple(claim["dtypes"])
+    return Request(
+        target=args.target, claim=tuple(claim.items()), examples=args.examples, seed=args.seed,
+        mode=args.mode, method=args.method, reference_forward=args.reference_forward,
+        deadline=args.deadline, database=args.database, plot=args.plot,
+        save_regressions=args.save_regressions, explain=args.explain,
+        progress=not (args.quiet or args.json),
+    )
+
+
+def parse_request(argv: Sequence[str]) -> Request:
+    """Parse a ``gradcheck fuzz ...`` command line (without or with the leading words)."""
+    words = list(argv)
+    if words[:1] == ["gradcheck"]:
+        words = words[1:]
+    return request_from_args(build_parser().parse_args(words))
+
+
+def _hypothesis_home(database: str | None) -> None:
+    """Keep hypothesis's files where the request says: DIR, or a temporary directory.
+
+    Hypothesis writes caches (and, with a database, examples) under its storage directory,
+    ``./.hypothesis`` by default; a command run in someone's project must not leave one
+    behind unasked.  Only the CLI does this: it owns its process.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    home = database or str(Path(tempfile.gettempdir()) / "gradcheck-hypothesis")
+    set_hypothesis_home_dir(home)
 
 
 def _run_fuzz(args: argparse.Namespace) -> int:
-    import json
-
-    from gradcheck.errors import GradcheckError
-    from gradcheck.faces.render import fuzz_json, fuzz_text
     from gradcheck.harness.fuzz import fuzz_layer
+    from gradcheck.harness.outcome import usage_error_json
     from gradcheck.harness.target import load_target
 
     def usage_error(message: str) -> int:
         if args.json:
-            print(json.dumps({"status": "usage-error", "message": message}))
+            print(json.dumps(usage_error_json(message), indent=2))
         else:
             print(f"gradcheck fuzz: error: {message}", file=sys.stderr)
         return EXIT_USAGE
 
     try:
+        request = request_from_args(args)
         layer = load_target(args.target)
     except GradcheckError as error:
         return usage_error(str(error))
     except Exception as error:  # the user's module failed to import
         return usage_error(f"importing {args.target} raised {type(error).__name__}: {error}")
-    claim = {key: getattr(args, key) for key in CLAIM_KEYS if getattr(args, key) is not None}
-    if "dtypes" in claim:
-        claim["dtypes"] = tuple(claim["dtypes"])
+    _hypothesis_home(request.database)
     try:
-        result = fuzz_layer(layer, max_examples=args.examples, seed=args.seed, mode=args.mode,
-                            plot=args.plot,
-                            method=args.method, reference_forward=args.reference_forward,
-                            deadline=args.deadline,
-                            show_progress=not (args.quiet or args.json), **claim)
+        result = fuzz_layer(layer, request)
     except GradcheckError as error:  # e.g. an invalid `supports` on the layer
         return usage_error(str(error))
     except ImportError as error:  # --plot without matplotlib
         return usage_error(str(error))
-    saved = None
-    if args.save_regressions and result.problem is not None:
-        from gradcheck.harness.fuzz import save_failure
-
-        saved = save_failure(result, args.save_regressions, target=args.target)
     if args.json:
-        out = fuzz_json(result, args.target)
-        if saved is not None:
-            out["failure"]["saved"] = str(saved)
-        print(json.dumps(out, indent=2))
+        print(json.dumps(result.as_json(), indent=2))
     else:
-        print(fuzz_text(result, args.target))
-        if saved is not None:
-            print(f"saved regression case: {saved}")
-    return {"passed": EXIT_PASSED, "mismatch": EXIT_MISMATCH,
-            "inconclusive": EXIT_USAGE}.get(result.status, EXIT_LAYER)
+        print(result.report())
+    return EXIT_CODES[result.status]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The ``gradcheck`` parser: ``verify``, ``fuzz`` and ``jacobian``."""
+    from gradcheck.faces.jacobian_command import add_jacobian_parser
+
+    parser = _Parser(
         prog="gradcheck",
         description="Check hand-derived gradients — convolution first — three independent ways.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     _add_verify(commands)
     _add_fuzz(commands)
-    from gradcheck.faces.jacobian_command import add_jacobian_parser
-
     add_jacobian_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
+        args = parser.parse_args(words)
+    except UsageError as error:
+        if "--json" in words and words[:1] == ["fuzz"]:
+            from gradcheck.harness.outcome import usage_error_json
+
+            print(json.dumps(usage_error_json(str(error), error.option), indent=2))
+        else:
+            print(f"{error.usage}{error}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
     try:
         return int(args.run(args))

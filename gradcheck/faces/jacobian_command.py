@@ -21,7 +21,7 @@ def _at_least_one(name: str, value: Any) -> int:
 def _numbers(flag: str):
     """argparse type: ``1,2,3`` (1-d) or rows ``1,2;3,4`` (2-d) of finite numbers."""
 
-    def parse(text: str) -> list[list[float]]:
+    def parse(text: str) -> list[float] | list[list[float]]:
         try:
             rows = [[float(v) for v in row.split(",")] for row in text.split(";")]
         except ValueError:
@@ -42,7 +42,7 @@ def _numbers(flag: str):
     return parse
 
 
-def _padding(text: str) -> int | tuple[int, int] | str:
+def _padding(text: str) -> int | tuple[int, ...] | str:
     """argparse type for --padding: ``1``, ``lo,hi`` or valid / same / full."""
     if text in ("valid", "same", "full"):
         return text

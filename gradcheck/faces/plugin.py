@@ -148,32 +148,16 @@ def _regression_dir(config: pytest.Config) -> Path | None:
 # --------------------------------------------------------------------------- the gradcheck fixture
 
 
-def _target(layer: Any) -> str:
-    """``module:name`` of a layer (its class, for an instance)."""
-    if hasattr(layer, "__qualname__"):
-        return f"{layer.__module__}:{layer.__qualname__}"
-    kind = type(layer)
-    return f"{kind.__module__}:{kind.__qualname__}()"
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A marker's or a call's keywords: (request options, support-claim keys)."""
+    from gradcheck.geometry.supports import Supports
 
-
-def _fuzz_report(result: FuzzResult, target: str, options: dict[str, Any], nodeid: str,
-                 saved: Path | None) -> str:
-    found = {"mismatch": "a gradient mismatch", "layer-error": "a misbehaving layer"}
-    what = found.get(result.status, result.status)
-    problem = "unknown" if result.problem is None else result.problem.describe()
-    lines = [
-        f"gradcheck: fuzzing {target} found {what} after {result.examples} examples "
-        f"(seed={result.seed})",
-        f"minimal configuration: {problem}",
-        "",
-        str(result.error),
-        "",
-    ]
-    if saved is not None:
-        lines.append(f"saved regression case: {saved}")
-    lines.append(f"reproduce: pytest '{nodeid}' --gradcheck-seed {result.seed} "
-                 f"--gradcheck-examples {options['max_examples']}")
-    return "\n".join(lines)
+    claim_keys = set(Supports.__dataclass_fields__)
+    claim = {k: v for k, v in options.items() if k in claim_keys}
+    rest = {k: v for k, v in options.items() if k not in claim_keys}
+    if "claim" in rest:
+        claim = {**claim, **dict(rest.pop("claim"))}
+    return rest, claim
 
 
 @dataclass(frozen=True)
@@ -203,31 +187,34 @@ class Gradcheck:
         """:func:`gradcheck.check_layer` with this run's seed (for the adjoint's vectors)."""
         __tracebackhide__ = True
         from gradcheck.harness.check import check_layer
+        from gradcheck.harness.request import CheckOptions
 
-        options = {k: v for k, v in self.options.items() if k in _CHECK_KEYS}
+        options, _ = _split(self.options)
+        known = set(CheckOptions.__dataclass_fields__)
+        options = {k: v for k, v in options.items() if k in known}
         return check_layer(layer, problem, **{"seed": self.seed, **options, **kw})
 
     def fuzz(self, layer: Any, **kw: Any) -> FuzzResult:
         """:func:`gradcheck.fuzz_layer` with this run's settings; fail the test on a failure.
 
-        Keywords override the marker, which overrides the command line.  On a failure the
-        minimal problem is saved (with ``--gradcheck-save-regressions``) and the test fails
-        with the configuration, the report and the options that reproduce it.
+        Keywords override the marker, which overrides the command line; support-claim keys
+        (``dims=(2,)``) narrow the layer's claim.  On a failure each minimal problem is saved
+        (with ``--gradcheck-save-regressions``) and the test fails with the same report as the
+        CLI's, whose ``reproduce:`` line is this test's pytest command.
         """
         __tracebackhide__ = True
         from gradcheck.harness.fuzz import fuzz_layer
 
-        options = {"max_examples": self.examples, "seed": self.seed, **self.options, **kw}
-        result = fuzz_layer(layer, **options)
+        options, claim = _split({**self.options, **kw})
+        save = None if self.save_regressions is None else str(self.save_regressions)
+        options = {"examples": self.examples, "seed": self.seed, "save_regressions": save,
+                   **options}
+        result = fuzz_layer(layer, claim=claim, **options)
         if result.passed:
             return result
-        target = _target(layer)
-        saved = None
-        if self.save_regressions is not None:
-            from gradcheck.harness.fuzz import save_failure
-
-            saved = save_failure(result, self.save_regressions, target=target)
-        pytest.fail(_fuzz_report(result, target, options, self.nodeid, saved), pytrace=False)
+        reproduce = (f"pytest '{self.nodeid}' --gradcheck-seed {result.request.seed} "
+                     f"--gradcheck-examples {result.request.examples}")
+        pytest.fail(result.report(reproduce=reproduce), pytrace=False)
 
 
 def _marker_settings(node: pytest.Item) -> dict[str, Any]:

@@ -11,11 +11,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, given, settings, target
+from hypothesis import given, target
 from hypothesis import seed as hypothesis_seed
 
+from gradcheck.errors import integer
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.harness.progress import Progress
+from gradcheck.harness.search import search_settings
 from gradcheck.harness.strategies import conv_problems
 from gradcheck.judge.compare import (
     compare_adjoint,
@@ -24,6 +26,9 @@ from gradcheck.judge.compare import (
     compare_transfer_function,
 )
 from gradcheck.judge.result import CheckResult
+
+#: Configurations ``gradcheck verify`` draws unless told otherwise (about 5 s).
+DEFAULT_EXAMPLES = 500
 
 CHECKS: dict[str, Callable[[ConvProblem], CheckResult]] = {
     "finite differences (central)": lambda p: compare_finite_differences(p, method="central"),
@@ -44,6 +49,7 @@ class VerifyReport:
     failures: dict[str, CheckResult] = field(default_factory=dict)
     coverage: Counter = field(default_factory=Counter)
     seed: int = 0
+    examples: int = 500
 
     @property
     def passed(self) -> bool:
@@ -65,6 +71,11 @@ class VerifyReport:
         self.coverage["float32"] += problem.dtype.name == "float32"
         self.coverage["bias"] += problem.b is not None
 
+    def command(self) -> str:
+        """The command that reruns this verification."""
+        examples = "" if self.examples == DEFAULT_EXAMPLES else f" --examples {self.examples}"
+        return f"gradcheck verify --seed {self.seed}{examples}"
+
     def table(self) -> str:
         width = max(len(name) for name in CHECKS)
         lines = [
@@ -80,25 +91,26 @@ class VerifyReport:
         keys = ["1-d", "2-d", "3-d", "stride > 1", "asymmetric padding", "dilation > 1",
                 "groups > 1", "float32", "bias"]
         lines.append("coverage: " + ", ".join(f"{k} {self.coverage[k]}" for k in keys))
-        lines.append(f"seed: {self.seed}  (rerun with: gradcheck verify --seed {self.seed})")
+        lines.append(f"seed: {self.seed}  (rerun with: {self.command()})")
         for name, result in self.failures.items():
             lines += ["", f"first failure of {name}:", result.summary()]
         return "\n".join(lines)
 
 
-def verify(examples: int = 500, seed: int = 0, *, show_progress: bool = True,
+def verify(examples: int = DEFAULT_EXAMPLES, seed: int = 0, *, show_progress: bool = True,
            dtypes: tuple[str, ...] = ("float64", "float32")) -> VerifyReport:
     """Fuzz the reference formulas with every check over ``examples`` random configurations.
 
     A failing check does not stop the run (every check still reports), so the table always
     shows the whole picture.
     """
-    report = VerifyReport(seed=seed)
+    examples = integer("examples", examples, low=1)
+    seed = integer("seed", seed)
+    report = VerifyReport(seed=seed, examples=examples)
     progress = Progress(examples, "verify", enabled=show_progress)
 
     @hypothesis_seed(seed)
-    @settings(max_examples=examples, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @search_settings(examples)
     @given(conv_problems(dtypes=dtypes))
     def run(problem: ConvProblem) -> None:
         report.count(problem)

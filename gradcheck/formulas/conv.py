@@ -26,7 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from gradcheck.errors import invalid, invalid_type
-from gradcheck.geometry.spec import ConvSpec, output_shape
+from gradcheck.geometry.spec import ConvSpec, output_shape, spatial_index
 
 
 def _check_arrays(**arrays: np.ndarray | None) -> None:
@@ -58,13 +58,13 @@ def zero_insert(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     up = np.zeros(
         a.shape[:2] + tuple((n - 1) * f + 1 for n, f in zip(spatial, factors)), dtype=a.dtype
     )
-    up[(slice(None), slice(None), *(slice(None, None, f) for f in factors))] = a
+    up[spatial_index((slice(None, None, f) for f in factors))] = a
     return up
 
 
 def flip(a: np.ndarray) -> np.ndarray:
     """Reverse every spatial axis: ``flip(k)[t] = k[K − 1 − t]``."""
-    return a[(slice(None), slice(None), *(slice(None, None, -1),) * (a.ndim - 2))]
+    return a[spatial_index((slice(None, None, -1),) * (a.ndim - 2))]
 
 
 def windows(
@@ -77,10 +77,8 @@ def windows(
     d = a.ndim - 2
     extent = tuple(g * (k - 1) + 1 for g, k in zip(gap, taps))
     view = sliding_window_view(a, extent, axis=tuple(range(2, 2 + d)))
-    return view[
-        (slice(None), slice(None), *(slice(None, None, s) for s in step),
-         *(slice(None, None, g) for g in gap))
-    ]
+    return view[spatial_index(
+        (*(slice(None, None, s) for s in step), *(slice(None, None, g) for g in gap)))]
 
 
 def grouped_correlation(
@@ -196,7 +194,7 @@ def conv_backward(
     n, c_g, f_g = x.shape[0], w.shape[1], w.shape[0] // groups
     length = delta_up.shape[2:]
     lags = windows(x_pad, length, spec.dilation, (1,) * d)  # (N, C, T…, L…), T >= K
-    lags = lags[(slice(None), slice(None), *(slice(0, k) for k in taps))]
+    lags = lags[spatial_index((slice(0, k) for k in taps))]
     lags = lags.reshape(n, groups, c_g, *taps, *length)
     order = (1, 2, *range(3, 3 + d), 0, *range(3 + d, 3 + 2 * d))
     lags = lags.transpose(order).reshape(groups, c_g * int(np.prod(taps)), -1)
@@ -213,7 +211,7 @@ def conv_backward(
         delta_full, flip(swap_channels(w_dilated, groups)), groups, (1,) * d, (1,) * d
     )                                     # length L + r·(K − 1) <= S + lo + hi
     dx_pad = np.zeros(x_pad.shape, dtype=dx_reached.dtype)
-    dx_pad[(slice(None), slice(None), *(slice(0, n) for n in dx_reached.shape[2:]))] = dx_reached
+    dx_pad[spatial_index((slice(0, n) for n in dx_reached.shape[2:]))] = dx_reached
     crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(spec.padding, x.shape[2:]))
-    dx = dx_pad[(slice(None), slice(None), *crop)]
+    dx = dx_pad[spatial_index(crop)]
     return np.ascontiguousarray(dx), dw, db

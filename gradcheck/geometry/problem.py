@@ -130,7 +130,7 @@ def remembered(problem: ConvProblem, quantity: str, compute: Callable[[], _T]) -
     key = (problem.key, quantity)
     if key in _REMEMBERED:
         _REMEMBERED.move_to_end(key)
-        return _REMEMBERED[key]  # type: ignore[no-any-return]
+        return _REMEMBERED[key]
     value = compute()
     _REMEMBERED[key] = value
     while len(_REMEMBERED) > _REMEMBERED_SIZE:

@@ -10,7 +10,7 @@ Per spatial dimension: stride ``s >= 1``, dilation ``r >= 1``, padding ``(lo, hi
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +129,9 @@ class ConvSpec:
                 raise invalid(
                     "kernel_size", None, f"padding={padding!r} needs the kernel size"
                 )
-            dil = _per_dim("dilation", dilation, dims, 1) if dims in (1, 2, 3) else dilation
+            if dims not in (1, 2, 3):
+                raise invalid("dims", dims, "expected 1, 2 or 3")
+            dil = _per_dim("dilation", dilation, dims, 1)
             ks = (
                 (0,) * dims if kernel_size is None
                 else _per_dim("kernel_size", kernel_size, dims, 1)
@@ -139,7 +141,8 @@ class ConvSpec:
                 padding = tuple((t, t) for t in total)
             else:
                 padding = tuple((t // 2, t - t // 2) for t in total)
-        return cls(dims=dims, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        return cls(dims=dims, stride=stride, padding=padding, dilation=dilation,  # type: ignore[arg-type]
+                   groups=groups)  # __post_init__ normalises ints and sequences to tuples
 
     def output_size(self, input_size: Sequence[int], kernel_size: Sequence[int]) -> tuple[int, ...]:
         """Spatial output size ``O = floor((S + lo + hi − r·(K − 1) − 1) / s) + 1`` per dim."""
@@ -217,3 +220,9 @@ def output_shape(
             "the output would be empty; add padding or use a smaller kernel/dilation",
         )
     return (n, f, *out)
+
+
+def spatial_index(slices: Iterable[slice]) -> tuple[slice, ...]:
+    """The index of an (N, C, S…) array that takes every sample and channel and ``slices`` of
+    the spatial axes: ``a[spatial_index(s)]`` is ``a[:, :, s₁, …, s_d]``."""
+    return (slice(None), slice(None), *slices)

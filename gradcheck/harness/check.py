@@ -13,7 +13,6 @@ directional derivatives when it is large.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +21,18 @@ import numpy as np
 from gradcheck.errors import GradcheckError, GradientMismatch, LayerError, invalid
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.harness.corpus import case_paths, list_regressions, load_regression
-from gradcheck.harness.guard import DEFAULT_DEADLINE, call_backward, call_forward
-from gradcheck.harness.layer import as_layer, supports_of
+from gradcheck.harness.guard import call_backward, call_forward
+from gradcheck.harness.layer import as_layer, describe_layer, supports_of
+from gradcheck.harness.outcome import problem_text
+from gradcheck.harness.request import MODES, CheckOptions
 from gradcheck.judge.bounds import analytic_bounds, perturbation_count, refuse_full_jacobian
 from gradcheck.judge.compare import (
-    Gradients,
     compare_adjoint,
     compare_finite_differences,
     compare_forward,
 )
 from gradcheck.judge.directional import compare_directional
-from gradcheck.judge.result import CheckResult, compare_arrays
-
-#: ``check_layer``'s modes: the full Jacobian, directional derivatives, or the first when
-#: the problem has at most AUTO_FULL_MAX perturbations and the second otherwise.
-MODES = ("auto", "full", "fast")
+from gradcheck.judge.result import CheckResult, LayerReport, compare_arrays
 
 #: ``mode="auto"`` takes the full Jacobian up to this many perturbations (x.size + w.size
 #: + b.size).  Full mode costs ``2·(C/G·∏K + 1)`` forward calls for w and b and a folded call
@@ -72,46 +68,6 @@ class Inconclusive(GradcheckError):
         self.gradient, self.resolution = gradient, resolution
 
 
-@dataclass(frozen=True, eq=False)
-class LayerReport:
-    """Every check run on one problem; ``passed`` when all of them passed.
-
-    Attributes
-    ----------
-    problem : ConvProblem
-    results : tuple of CheckResult
-    gradients : (dx, dw, db) or None
-        What the layer's backward returned, for diagnosis.
-    y : ndarray or None
-        What the layer's forward returned.
-    mode : {"full", "fast"} or None
-        How the backward was checked against finite differences.
-    """
-
-    problem: ConvProblem
-    results: tuple[CheckResult, ...]
-    gradients: Gradients | None = None
-    y: np.ndarray | None = None
-    mode: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return all(r.passed for r in self.results)
-
-    @property
-    def ratio(self) -> float:
-        return max((r.ratio for r in self.results), default=0.0)
-
-    @property
-    def failures(self) -> tuple[CheckResult, ...]:
-        return tuple(r for r in self.results if not r.passed)
-
-    def summary(self) -> str:
-        lines = [f"problem: {self.problem.describe()}"]
-        lines += [r.summary() for r in self.failures or self.results]
-        return "\n".join(lines)
-
-
 def _determinism(problem: ConvProblem, first: tuple, second: tuple) -> CheckResult:
     """Two backward calls on the same inputs agree within twice the rounding bound.
 
@@ -120,11 +76,11 @@ def _determinism(problem: ConvProblem, first: tuple, second: tuple) -> CheckResu
     (Identical answers need no bound, the common case.)
     """
     identical = all(a is None or np.array_equal(a, b) for a, b in zip(first, second))
-    bounds = (0.0, 0.0, 0.0) if identical else analytic_bounds(problem)
+    bounds = analytic_bounds(problem)
     comparisons = tuple(
-        compare_arrays(name, "second call", a, b, 2 * bound)
+        compare_arrays(name, "second call", a, b, np.zeros(()) if identical else 2 * bound)
         for name, a, b, bound in zip(("dx", "dw", "db"), first, second, bounds)
-        if a is not None
+        if a is not None and bound is not None
     )
     return CheckResult("determinism", comparisons, "twice the analytic bound", problem.describe())
 
@@ -143,13 +99,8 @@ def _numeric_dtype(layer: Any, problem: ConvProblem, method: str) -> np.dtype:
 def check_layer(
     layer: Any,
     problem: ConvProblem,
-    *,
-    mode: str = "auto",
-    method: str = "central",
-    reference_forward: bool = True,
-    deadline: float | None = DEFAULT_DEADLINE,
-    seed: int = 0,
-    explain: bool = True,
+    options: CheckOptions | None = None,
+    **changes: Any,
 ) -> LayerReport:
     """Check a layer's backward on one problem; raise on the first failed check.
 
@@ -158,6 +109,8 @@ def check_layer(
     layer : Layer
         ``forward(x, w, b, spec)`` and ``backward(dy, x, w, b, spec)``.
     problem : ConvProblem
+    options : CheckOptions, optional
+        All of the following at once; keywords override it.
     mode : {"auto", "full", "fast"}
         ``"full"``: the whole Jacobian by finite differences, every entry of dx, dw, db
         against its own bound (refused above ``check.FULL_JACOBIAN_MAX`` perturbations).
@@ -194,26 +147,24 @@ def check_layer(
         perturbations.
     """
     __tracebackhide__ = True
+    options = CheckOptions.create(options, **changes)
     layer = as_layer(layer)
-    _check_method_fits(layer, problem, method)
-    options = {"mode": mode, "method": method, "reference_forward": reference_forward,
-               "deadline": deadline, "seed": seed}
-    report = _run_checks(layer, problem, **options)
+    _check_method_fits(layer, problem, options.method)
+    report = _run_checks(layer, problem, options)
     formula = _formula_problem(layer, problem)
     if report.passed and formula is not None:
         # The formulas in float64 (exact cast of the same data): low-precision bounds grow like
         # n·u while a gradient grows like √n, so on long sums only float64 can see a mistake.
-        wide = _run_checks(layer, formula, **options)
+        wide = _run_checks(layer, formula, options)
         if not wide.passed:
             report = wide
     if not report.passed:
-        message = report.summary()
-        if explain:
+        explanation = None
+        if options.explain:
             from gradcheck.explain.explanation import explain_failure
 
             explanation = explain_failure(report.problem, report)
-            message = f"{explanation.headline}\nwitnesses: {explanation.witnesses}\n{message}"
-        raise GradientMismatch(message, report)
+        raise GradientMismatch(problem_text(describe_layer(layer), report, explanation), report)
     if formula is None:
         _require_resolution(report)
     return report
@@ -245,10 +196,10 @@ def _require_resolution(report: LayerReport) -> None:
     from gradcheck.judge.bounds import analytic_bounds, resolution
 
     wide = np.result_type(p.dtype, np.float64)
-    reference = conv_backward(*(a.astype(wide) for a in (p.dy, p.x, p.w)),
+    reference = conv_backward(p.dy.astype(wide), p.x.astype(wide), p.w.astype(wide),
                               None if p.b is None else p.b.astype(wide), p.spec)
     for name, bound, right in zip(("dx", "dw", "db"), analytic_bounds(p), reference):
-        if bound is None:
+        if bound is None or right is None:
             continue
         seen = resolution(bound, right)
         if seen >= RESOLUTION_LIMIT:
@@ -270,11 +221,52 @@ def _check_method_fits(layer: Any, problem: ConvProblem, method: str) -> None:
                       "points; the layer does not claim complex128 (supports dtypes)")
 
 
-def _run_checks(layer: Any, problem: ConvProblem, *, mode: str, method: str,
-                reference_forward: bool, deadline: float | None, seed: int) -> LayerReport:
+#: Layer-error reasons that a geometry the layer does not handle typically causes.
+_GEOMETRY_REASONS = ("raised", "wrong-shape", "wrong-count", "returned-none", "wrong-type")
+
+
+def _claim_hint(layer: Any, problem: ConvProblem) -> str:
+    """For a layer with no ``supports``: the keys (and flags) that would exclude this problem.
+
+    A layer that declares nothing is fuzzed over everything gradcheck can draw; when it then
+    breaks, the likeliest cause is a geometry it never meant to handle.
+    """
+    s = problem.spec
+    others = tuple(d for d in (1, 2, 3) if d != s.dims)
+    keys: list[tuple[str, str]] = [(f"'dims': {others}", f"--dims {','.join(map(str, others))}")]
+    if max(s.stride) > 1:
+        keys.append(("'max_stride': 1", "--max-stride 1"))
+    if max(s.dilation) > 1:
+        keys.append(("'dilation': False", "--no-dilation"))
+    if s.groups > 1:
+        keys.append(("'groups': False", "--no-groups"))
+    if any(lo != hi for lo, hi in s.padding):
+        keys.append(("'padding': 'symmetric'", "--padding symmetric"))
+    if problem.b is not None:
+        keys.append(("'bias': False", "--no-bias"))
+    claim = ", ".join(k for k, _ in keys)
+    flags = " ".join(f for _, f in keys)
+    return (f"\nhint: the layer declares no `supports`, so every geometry is drawn (dims 1-3, "
+            f"stride up to 3, dilation, groups, asymmetric padding, bias; float64). If it does "
+            f"not handle this configuration, declare what it handles on the layer, e.g. "
+            f"supports={{{claim}}}, or pass {flags} (claim={{...}} in Python).")
+
+
+def _run_checks(layer: Any, problem: ConvProblem, options: CheckOptions) -> LayerReport:
     """Forward, determinism, finite differences (full or fast) and adjoint on one problem."""
+    try:
+        return _checks(layer, problem, options)
+    except LayerError as error:
+        if error.reason in _GEOMETRY_REASONS and getattr(layer, "supports", None) is None:
+            raise LayerError(f"{error}{_claim_hint(layer, problem)}", error.reason) from None
+        raise
+
+
+def _checks(layer: Any, problem: ConvProblem, options: CheckOptions) -> LayerReport:
     p = problem
-    mode = resolve_mode(mode, p)
+    method, deadline, seed = options.method, options.deadline, options.seed
+    reference_forward = options.reference_forward
+    mode = resolve_mode(options.mode, p)
     if mode == "full":
         refuse_full_jacobian(p)  # before the layer is called
     y = call_forward(layer, p, deadline=deadline)
@@ -298,12 +290,15 @@ def _run_checks(layer: Any, problem: ConvProblem, *, mode: str, method: str,
     def backward(dy, x, w, b, spec):
         return call_backward(layer, p, dy=dy, b=b, deadline=deadline)
 
-    numeric = {"method": method, "gradients": gradients, "y": y,
-               "assume_conv": reference_forward, "numeric_dtype": _numeric_dtype(layer, p, method)}
+    numeric_dtype = _numeric_dtype(layer, p, method)
     if mode == "full":
-        results.append(compare_finite_differences(p, backward, forward, **numeric))
+        results.append(compare_finite_differences(
+            p, backward, forward, method=method, gradients=gradients, y=y,
+            assume_conv=reference_forward, numeric_dtype=numeric_dtype))
     else:
-        results.append(compare_directional(p, backward, forward, seed=seed, **numeric))
+        results.append(compare_directional(
+            p, backward, forward, seed=seed, method=method, gradients=gradients, y=y,
+            assume_conv=reference_forward, numeric_dtype=numeric_dtype))
     results.append(compare_adjoint(p, backward, forward, seed=seed))
     return LayerReport(p, tuple(results), gradients=gradients, y=y, mode=mode)
 
@@ -329,9 +324,9 @@ def check_regression(
     try:
         return check_layer(layer, problem, **check_kwargs)
     except GradientMismatch as error:
-        raise GradientMismatch(f"{prefix}: {error}", error.result) from error
+        raise GradientMismatch(f"{prefix}: {error}", error.result) from None
     except LayerError as error:
-        raise LayerError(f"{prefix}: {error}", error.reason) from error
+        raise LayerError(f"{prefix}: {error}", error.reason) from None
 
 
 def check_regressions(

@@ -126,6 +126,10 @@ def _write_atomic(target: Path, write: Callable[[IO[bytes]], None]) -> None:
         raise
 
 
+def _write_bytes(stream: IO[bytes], data: bytes) -> None:
+    stream.write(data)
+
+
 def case_paths(path: Path) -> tuple[str, Path, Path]:
     """``(name, json, npz)`` from the path of either file or of the case without a suffix."""
     name = path.name
@@ -194,8 +198,8 @@ def save_regression(
         raise invalid_type("meta", meta, f"expected JSON data ({error})") from None
     folder.mkdir(parents=True, exist_ok=True)
     _, json_path, npz_path = case_paths(folder / name)
-    _write_atomic(npz_path, lambda stream: np.savez(stream, **arrays))
-    _write_atomic(json_path, lambda stream: stream.write(text.encode("utf-8")))
+    _write_atomic(npz_path, lambda stream: np.savez(stream, **arrays))  # type: ignore[arg-type]
+    _write_atomic(json_path, lambda stream: _write_bytes(stream, text.encode("utf-8")))
     return json_path
 
 

@@ -1,28 +1,66 @@
-"""Fuzz a user's layer with hypothesis inside its support claim, down to minimal failures."""
+"""Fuzz a user's layer with hypothesis inside its support claim, down to minimal failures.
+
+One run looks for every distinct bug, not just the first.  It searches in rounds: the first
+round draws up to ``request.examples`` configurations and shrinks the first failure to a
+minimal configuration; each later round draws more and counts as failing only what no earlier
+round explained — a layer-error
+reason not seen yet, or a mismatch in an array (y, dx, dw, db) not yet known to be wrong — so
+each new failure is shrunk on its own and shrinking one bug never hides another (a bias bug is
+shrunk with a bias present, because without one it is not a new failure).  Rounds stop at the
+first round that finds nothing new, when the budget is spent, or after ``MAX_FAILURES``.
+
+**The budget.**  In all, the rounds draw at most ``(1 + EXTRA_SHARE)·request.examples``
+configurations, and a later round at most as many as the first round checked (drawn plus
+shrinking steps): a layer with a single bug pays at most about twice what the first failure
+cost, whatever the budget.
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, reject, settings, target
+from hypothesis import given, reject, target
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky, Unsatisfiable
 
-from gradcheck.errors import GradientMismatch, LayerError, invalid
+from gradcheck.errors import GradientMismatch, LayerError
 from gradcheck.geometry.problem import ConvProblem
-from gradcheck.harness.check import MODES, Inconclusive, check_layer
+from gradcheck.geometry.supports import Supports
+from gradcheck.harness.check import Inconclusive, check_layer
 from gradcheck.harness.corpus import save_regression
-from gradcheck.harness.guard import DEFAULT_DEADLINE
-from gradcheck.harness.layer import as_layer, supports_of
+from gradcheck.harness.layer import as_layer, describe_layer, supports_of
+from gradcheck.harness.outcome import ARRAYS, Failure, FuzzResult
 from gradcheck.harness.progress import Progress
+from gradcheck.harness.request import Request
+from gradcheck.harness.search import search_settings
 from gradcheck.harness.strategies import conv_problems
+
+#: After the first failure, later rounds may draw the examples the first round did not use
+#: plus this share of ``request.examples`` again, looking for other bugs (module notes).
+EXTRA_SHARE = 0.5
+
+#: At most this many distinct failures are looked for in one run.
+MAX_FAILURES = 6
 
 
 class _StopFuzzing(BaseException):
     """Ends a hypothesis run at once, without shrinking (hypothesis only catches Exception)."""
+
+
+Kind = tuple[str, frozenset[str]]
+
+
+def _kind(error: Exception) -> Kind:
+    """``("layer-error", {reason})`` or ``("mismatch", {wrong arrays})``."""
+    if isinstance(error, LayerError):
+        return "layer-error", frozenset({error.reason})
+    result = getattr(error, "result", None)
+    wrong = result.wrong() if result is not None else ()
+    return "mismatch", frozenset(wrong or ("consistency",))
 
 
 def _size_key(problem: ConvProblem) -> tuple[int, ...]:
@@ -33,189 +71,233 @@ def _size_key(problem: ConvProblem) -> tuple[int, ...]:
             problem.b is not None)
 
 
-def _smallest(
-    reported: tuple[ConvProblem, Exception], seen: list[tuple[ConvProblem, Exception]]
-) -> tuple[ConvProblem, Exception]:
-    """The simplest failing problem of the same kind as the one hypothesis reported.
-
-    Hypothesis shrinks in its own order over the drawn choices; among every failure it met
-    (generation and shrinking), the one with the fewest values and mildest geometry is the
-    clearest to read, so that one is reported.
-    """
-    kind = type(reported[1])
-    candidates = [item for item in seen if type(item[1]) is kind] or [reported]
-    return min(candidates, key=lambda item: _size_key(item[0]))
+def _fundamental(failure: Failure) -> tuple[int, int]:
+    """Layer errors first, then the forward, then dx, dw, db."""
+    if failure.status == "layer-error":
+        return 0, 0
+    ranks = [ARRAYS.index(n) for n in failure.wrong if n in ARRAYS]
+    return 1, min(ranks, default=len(ARRAYS))
 
 
-@dataclass(frozen=True)
-class FuzzResult:
-    """The outcome of fuzzing a layer.
+@dataclass
+class _Round:
+    """What one round of the search saw."""
 
-    Attributes
-    ----------
-    status : {"passed", "mismatch", "layer-error", "inconclusive"}
-        ``"inconclusive"``: every configuration drawn was too long a low-precision sum to
-        judge (see :class:`Inconclusive`); ``inconclusive`` counts those skipped.
-    examples : int
-        Configurations checked (including those hypothesis tried while shrinking).
-    seed : int
-    problem : ConvProblem or None
-        The minimal failing configuration.
-    error : GradientMismatch or LayerError or None
-    """
+    drawn: int = 0
+    first_at: int | None = None
+    seen: list[tuple[ConvProblem, Exception]] = field(default_factory=list)
+    reported: tuple[ConvProblem | None, Exception] | None = None
 
-    status: str
-    examples: int
-    seed: int
-    problem: ConvProblem | None = None
-    error: Exception | None = None
-    worst_ratio: float = 0.0
-    claim: dict[str, Any] = field(default_factory=dict)
-    max_examples: int = 0
-    explanation: Any = None
+
+@dataclass
+class _Search:
+    """The state of one fuzz run across its rounds."""
+
+    layer: Any
+    request: Request
+    supports: Supports
+    progress: Progress
+    drawn: int = 0
+    shrink_steps: int = 0
+    worst: float = 0.0
     inconclusive: int = 0
+    unsatisfied: bool = False
+    stopped: bool = False
+    known_reasons: set[str] = field(default_factory=set)
+    known_arrays: set[str] = field(default_factory=set)
+    found: list[tuple[ConvProblem | None, Exception, int, list]] = field(default_factory=list)
 
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
+    def is_new(self, kind: Kind) -> bool:
+        status, names = kind
+        known = self.known_reasons if status == "layer-error" else self.known_arrays
+        return not names <= known
+
+    def learn(self, kind: Kind) -> None:
+        status, names = kind
+        (self.known_reasons if status == "layer-error" else self.known_arrays).update(names)
+
+    def round(self, number: int, examples: int) -> bool:
+        """One hypothesis search; True when it found a new failure."""
+        state = _Round()
+        request, options = self.request, self.request.check_options
+
+        @hypothesis_seed(request.seed + number)
+        @search_settings(examples, request.database)
+        @given(conv_problems(self.supports))
+        def run(problem: ConvProblem) -> None:
+            if state.first_at is None:
+                state.drawn += 1
+                self.progress.step(f"{problem.spec.dims}-d x{problem.x.shape}")
+            else:
+                self.shrink_steps += 1
+            try:
+                report = check_layer(self.layer, problem, options)
+            except Inconclusive:
+                self.inconclusive += 1
+                reject()  # too long a low-precision sum to judge: draw another configuration
+            except (GradientMismatch, LayerError) as error:
+                result = getattr(error, "result", None)
+                if result is not None:
+                    self.worst = max(self.worst, result.ratio)
+                if not self.is_new(_kind(error)):
+                    return  # explained by an earlier round: not what this round looks for
+                if state.first_at is None:
+                    state.first_at = self.drawn + state.drawn
+                state.seen.append((problem, error))
+                if isinstance(error, LayerError) and error.reason == "slow":
+                    state.reported = (problem, error)
+                    self.stopped = True
+                    raise _StopFuzzing from error  # shrinking a slow layer would take forever
+                raise
+            self.worst = max(self.worst, report.ratio)
+            target(report.ratio, label="error/bound")
+
+        try:
+            run()
+        except (GradientMismatch, LayerError) as failed:
+            state.reported = (state.seen[-1][0] if state.seen else None, failed)
+        except _StopFuzzing:
+            pass
+        except Unsatisfiable:
+            self.unsatisfied = True
+        except Flaky as flaky:
+            first = state.seen[0][0] if state.seen else None
+            state.reported = (first, LayerError(
+                f"the layer's verdict changed between identical calls: {flaky}",
+                "nondeterministic"))
+        self.drawn += state.drawn
+        if state.reported is None:
+            return False
+        smallest, error = self._smallest(state)
+        self.learn(_kind(error))
+        self.found.append((smallest, error, state.first_at or self.drawn, state.seen))
+        return True
+
+    @staticmethod
+    def _smallest(state: _Round) -> tuple[ConvProblem | None, Exception]:
+        """The simplest failing problem of the same kind as the one hypothesis reported.
+
+        Hypothesis shrinks in its own order over the drawn choices; among every failure of
+        the same kind it met (generation and shrinking), the one with the fewest values and
+        mildest geometry is the clearest to read, so that one is reported.
+        """
+        assert state.reported is not None
+        kind = _kind(state.reported[1])
+        same = [item for item in state.seen if _kind(item[1]) == kind]
+        if not same:
+            return state.reported
+        return min(same, key=lambda item: _size_key(item[0]))
 
 
-def fuzz_layer(
-    layer: Any,
-    *,
-    max_examples: int = 100,
-    seed: int = 0,
-    mode: str = "auto",
-    method: str = "central",
-    reference_forward: bool = True,
-    deadline: float | None = DEFAULT_DEADLINE,
-    show_progress: bool = False,
-    save_regressions: str | Path | None = None,
-    explain: bool = True,
-    plot: str | Path | None = None,
-    **claim: Any,
-) -> FuzzResult:
-    """Fuzz a layer with hypothesis inside its support claim; shrink the first failure.
+def fuzz_layer(layer: Any, request: Request | None = None, /, **options: Any) -> FuzzResult:
+    """Fuzz a layer with hypothesis inside its support claim; every distinct failure, shrunk.
 
     Parameters
     ----------
     layer : Layer
-    max_examples : int
-        Configurations to draw before declaring a pass.
-    seed : int
-        Hypothesis seed: the same seed draws the same configurations.
-    mode : {"auto", "full", "fast"}
-        As for :func:`check_layer`; ``"auto"`` picks per problem (full when small).
-    method, reference_forward, deadline
-        As for :func:`check_layer`.
-    show_progress : bool
-        A progress line on stderr.
-    explain : bool
-        Explain a mismatch (:mod:`gradcheck.explain.explanation`): ``result.explanation``.
-    plot : path, optional
-        Directory for one PNG error map per wrong gradient (needs the ``plot`` extra).
-    save_regressions : path, optional
-        Directory where the minimal failing case is saved as a regression corpus entry
-        (see :mod:`gradcheck.harness.corpus`).
-    **claim
-        Supports keys that narrow the layer's own claim (``dims=(2,)``, ``max_stride=1`` …).
+        ``forward(x, w, b, spec)`` and ``backward(dy, x, w, b, spec)``.
+    request : Request, optional
+        The whole run at once; keywords override it.
+    **options
+        Fields of :class:`Request`: ``examples``, ``seed``, ``mode``, ``method``,
+        ``reference_forward``, ``deadline``, ``database``, ``plot``, ``save_regressions``,
+        ``explain``, ``progress``, and ``claim`` — a dict of support-claim keys that narrow the
+        layer's own ``supports`` (``claim={"dims": (2,)}``).
 
     Returns
     -------
     FuzzResult
-        With the minimal failing problem and its error when a check failed.
+        ``str(result)`` is the report; ``result.failures`` every distinct failure, most
+        fundamental first (layer errors, then the forward, then dx, dw, db).
+
+    Raises
+    ------
+    InvalidArgument
+        An unknown option (named as an option), a bad claim key or value.
     """
+    request = Request.create(request, **options)
     layer = as_layer(layer)
-    if mode not in MODES:
-        raise invalid("mode", mode, f"expected one of {MODES}")
-    supports = supports_of(layer, **claim)
-    state: dict[str, Any] = {"count": 0, "failure": None, "worst": 0.0, "failures": [],
-                             "inconclusive": 0}
-    progress = Progress(max_examples, "fuzz", enabled=show_progress)
-
-    @hypothesis_seed(seed)
-    @settings(max_examples=max_examples, database=None, deadline=None, derandomize=False,
-              report_multiple_bugs=False, suppress_health_check=list(HealthCheck))
-    @given(conv_problems(supports))
-    def run(problem: ConvProblem) -> None:
-        state["count"] += 1
-        progress.step(f"{problem.spec.dims}-d x{problem.x.shape}")
-        try:
-            report = check_layer(layer, problem, mode=mode, method=method,
-                                 reference_forward=reference_forward, deadline=deadline,
-                                 explain=False)
-        except Inconclusive:
-            state["inconclusive"] += 1
-            reject()  # too long a low-precision sum to judge: draw another configuration
-        except (GradientMismatch, LayerError) as error:
-            state["failure"] = (problem, error)
-            state["failures"].append((problem, error))
-            if isinstance(error, LayerError) and error.reason == "slow":
-                raise _StopFuzzing from error  # shrinking a slow layer would take forever
-            raise
-        state["worst"] = max(state["worst"], report.ratio)
-        target(report.ratio, label="error/bound")
-
-    unsatisfied = False
+    supports = supports_of(layer, **request.claim_dict)
+    progress = Progress(request.examples, "fuzz", enabled=request.progress)
+    search = _Search(layer, request, supports, progress)
+    budget = request.examples + math.ceil(EXTRA_SHARE * request.examples)
     try:
-        run()
-    except (GradientMismatch, LayerError, _StopFuzzing):
-        pass
-    except Unsatisfiable:
-        unsatisfied = True
-    except Flaky as error:
-        problem = state["failure"][0] if state["failure"] else None
-        flaky = LayerError(f"the layer's verdict changed between identical calls: {error}",
-                           "nondeterministic")
-        state["failure"] = (problem, flaky)
+        found = search.round(0, request.examples)
+        first_cost = search.drawn + search.shrink_steps
+        number = 1
+        while found and not search.stopped and number < MAX_FAILURES:
+            examples = min(budget - search.drawn, first_cost)
+            found = examples >= 1 and search.round(number, examples)
+            number += 1
     finally:
         progress.close()
-    base = {"examples": state["count"], "seed": seed, "worst_ratio": state["worst"],
-            "max_examples": max_examples,
-            "claim": vars(supports).copy()}
-    base["inconclusive"] = state["inconclusive"]
-    if state["failure"] is None:
-        return FuzzResult("inconclusive" if unsatisfied else "passed", **base)
-    problem, error = _smallest(state["failure"], state["failures"])
-    status = "layer-error" if isinstance(error, LayerError) else "mismatch"
-    explanation = None
-    if status == "mismatch" and (explain or plot is not None):
-        from gradcheck.explain.explanation import explain_search, write_error_maps
-
-        seen = sorted(state["failures"], key=lambda item: _size_key(item[0]))
-        explanation = explain_search(problem, error.result, seen)
-        if plot is not None:
-            write_error_maps(explanation, plot, problem.describe())
-    result = FuzzResult(status, problem=problem, error=error, explanation=explanation, **base)
-    if save_regressions is not None:
-        save_failure(result, save_regressions)
-    return result
+    return _result(layer, request, supports, search)
 
 
-def save_failure(
-    result: FuzzResult,
-    directory: str | os.PathLike[str],
-    *,
-    target: str | None = None,
-) -> Path | None:
-    """Save a failed fuzz run's minimal problem as a regression case; return its json path.
+def _result(layer: Any, request: Request, supports: Supports, search: _Search) -> FuzzResult:
+    failures = []
+    for problem, error, found_after, seen in search.found:
+        failure = Failure("layer-error" if isinstance(error, LayerError) else "mismatch",
+                          problem, error, found_after)
+        failures.append(_explained(failure, request, seen))
+    failures.sort(key=_fundamental)
+    name = request.target or describe_layer(layer)
+    if request.save_regressions is not None:
+        failures = [_saved(f, request, supports, name) for f in failures]
+    status = failures[0].status if failures else (
+        "inconclusive" if search.unsatisfied else "passed")
+    worst = max([search.worst, *(f.ratio for f in failures)])
+    return FuzzResult(request=request, layer=name, status=status,
+                      examples=search.drawn, shrink_steps=search.shrink_steps,
+                      worst_ratio=worst, failures=tuple(failures),
+                      inconclusive=search.inconclusive, claim=asdict(supports))
 
-    Returns None when the run passed or found no problem to save (a layer error before any
-    problem was drawn).  The meta holds the status, seed, number of examples, the error's
-    class, reason and message, the support claim and ``target`` (how to find the layer, e.g.
-    ``"examples/mistakes.py:sign_flipped"``).
+
+def _explained(failure: Failure, request: Request, seen: list) -> Failure:
+    """The failure with its explanation (and PNG maps, when asked for)."""
+    if failure.status != "mismatch" or failure.report is None or failure.problem is None:
+        return failure
+    if not (request.explain or request.plot is not None):
+        return failure
+    from gradcheck.explain.explanation import explain_search, write_error_maps
+
+    ordered = sorted(seen, key=lambda item: _size_key(item[0]))
+    explanation = explain_search(failure.problem, failure.report, ordered)
+    if request.plot is not None:
+        write_error_maps(explanation, request.plot, failure.problem.describe())
+    return Failure(failure.status, failure.problem, failure.error, failure.found_after,
+                   explanation)
+
+
+def _saved(failure: Failure, request: Request, supports: Supports, layer: str) -> Failure:
+    path = save_failure(failure, request, supports, request.save_regressions or ".", layer)
+    if path is None:
+        return failure
+    return Failure(failure.status, failure.problem, failure.error, failure.found_after,
+                   failure.explanation, str(path))
+
+
+def save_failure(failure: Failure, request: Request, supports: Supports,
+                 directory: str | os.PathLike[str], layer: str | None = None) -> Path | None:
+    """Save a failure's minimal problem as a regression case; return its json path.
+
+    Returns None when there is no problem to save (a layer error before any problem was
+    drawn).  The meta holds the layer (``layer``: the target, or the user's object as
+    ``module:name``), the status, the request (its command reproduces the run), the error's
+    class, reason and message, and the support claim.
     """
-    if result.passed or result.problem is None:
+    if failure.problem is None:
         return None
-    error = result.error
     meta = {
-        "target": target,
-        "status": result.status,
-        "seed": result.seed,
-        "examples": result.examples,
-        "error_type": None if error is None else type(error).__name__,
-        "reason": getattr(error, "reason", None),
-        "error": None if error is None else str(error),
-        "claim": result.claim,
+        "target": request.target or layer,
+        "status": failure.status,
+        "seed": request.seed,
+        "examples": request.examples,
+        "command": request.command(),
+        "error_type": type(failure.error).__name__,
+        "reason": failure.reason,
+        "wrong": list(failure.wrong),
+        "error": str(failure.error),
+        "claim": asdict(supports),
     }
-    return save_regression(result.problem, directory, meta=meta)
+    return save_regression(failure.problem, directory, meta=meta)

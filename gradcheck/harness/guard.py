@@ -7,6 +7,7 @@ these are reported with a stable ``reason`` (the CLI's exit code 3).
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -17,17 +18,16 @@ import numpy as np
 
 from gradcheck.errors import LayerError
 from gradcheck.geometry.problem import ConvProblem
+from gradcheck.harness.request import DEFAULT_DEADLINE
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
-
-#: Default wall-clock limit for one forward or backward call, in seconds.
-DEFAULT_DEADLINE = 10.0
+#: gradcheck's own source tree: its frames are cut from a user's traceback.
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
 
 def _user_traceback(error: BaseException) -> str:
     """The traceback trimmed to the user's frames (gradcheck's own frames removed)."""
     frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if not str(Path(f.filename).resolve()).startswith(_PACKAGE_DIR)]
+              if not str(Path(f.filename).resolve()).startswith(_PACKAGE_DIR + os.sep)]
     lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
     return "".join(lines).rstrip()
 

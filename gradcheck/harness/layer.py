@@ -54,6 +54,23 @@ def supports_of(layer: Any, **overrides: Any) -> Supports:
     return Supports.from_claim(claim).restrict(**overrides)
 
 
+def describe_layer(layer: Any) -> str:
+    """``module:name`` of the user's own object behind ``layer``.
+
+    An adapter is named by what it wraps (the user's forward function, torch module or
+    Function), a class by itself, an instance by its class with ``()``.
+    """
+    for attribute in ("forward_fn", "call"):
+        inner = getattr(layer, attribute, None)
+        if inner is not None:
+            return describe_layer(inner)
+    name = getattr(layer, "__qualname__", None)
+    if name is not None:
+        return f"{getattr(layer, '__module__', '?')}:{name}"
+    kind = type(layer)
+    return f"{kind.__module__}:{kind.__qualname__}()"
+
+
 @dataclass(frozen=True)
 class FunctionLayer:
     """A layer made of two plain functions with the protocol's signatures."""
@@ -221,7 +238,9 @@ def layer_from_torch(
             dims=(dims,), dtypes=("float64", "float32"))
         return TorchLayer(call or default_call, claim)
     if isinstance(obj, type) and issubclass(obj, torch.autograd.Function):
-        return TorchLayer(call or (lambda x, w, b, spec: obj.apply(x, w, b, spec)), supports)
+        function: Any = obj
+        return TorchLayer(call or (lambda x, w, b, spec: function.apply(x, w, b, spec)),
+                          supports)
     if call is not None:
         return TorchLayer(call, supports)
     raise invalid_type("obj", obj, "expected torch.nn.Conv1d/2d/3d or a "

@@ -40,7 +40,14 @@ def _limit(name: str, value: Any, low: int = 1) -> int:
     return value
 
 
-def _claim(supports: Supports | Mapping[str, Any] | None, overrides: dict[str, Any]) -> Supports:
+def _claim(supports: Any, overrides: dict[str, Any]) -> Supports:
+    """The claim to draw inside: a layer's ``supports``, a Supports, a dict, or everything."""
+    if not isinstance(supports, (Supports, Mapping)) and supports is not None:
+        if callable(getattr(supports, "forward", None)):  # a layer: its own claim
+            supports = getattr(supports, "supports", None)
+        else:
+            raise invalid_type("supports", supports, "expected a layer (with forward and "
+                               "backward), a gradcheck.Supports, a dict of its keys, or None")
     return Supports.from_claim(supports).restrict(**overrides)
 
 
@@ -109,7 +116,7 @@ def _input_sizes(draw: st.DrawFn, geo: dict[str, Any], claim: Supports) -> tuple
 
 
 def conv_specs(
-    supports: Supports | Mapping[str, Any] | None = None, **claim: Any
+    supports: Any = None, **claim: Any
 ) -> st.SearchStrategy[ConvSpec]:
     """Strategy for ``ConvSpec``s inside a support claim (see :class:`gradcheck.Supports`).
 
@@ -120,7 +127,7 @@ def conv_specs(
 
 
 def conv_problems(
-    supports: Supports | Mapping[str, Any] | None = None,
+    supports: Any = None,
     *,
     max_batch: int = 2,
     max_channels: int = 3,
@@ -134,10 +141,11 @@ def conv_problems(
 
     Parameters
     ----------
-    supports : Supports or dict, optional
-        The layer's claim; further keyword arguments that are Supports keys override it
-        (``dims=(2,)``, ``max_stride=2``, ``dilation=False``, ``bias=False``,
-        ``dtypes=("float32",)`` …).
+    supports : layer, Supports or dict, optional
+        The claim to draw inside: a layer (its ``supports`` attribute; everything when it has
+        none), a :class:`Supports`, or a dict of its keys.  Further keyword arguments that
+        are Supports keys override it (``dims=(2,)``, ``max_stride=2``, ``dilation=False``,
+        ``bias=False``, ``dtypes=("float32",)`` …).
     max_batch, max_channels, max_groups, max_kernel, max_dilation, max_padding : int
         Upper limits of the drawn sizes (channels are per group).  Defaults keep a full
         Jacobian cheap; the input length adds up to 7 / 5 / 3 samples to the smallest valid

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcheck.floating import error_over_bound
+from gradcheck.geometry.problem import ConvProblem
 
 
 @dataclass(frozen=True)
@@ -130,3 +131,54 @@ class CheckResult:
                     f"> bound {c.bound:.3g}"
                 )
         return "\n".join(lines)
+
+
+Gradients = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
+
+@dataclass(frozen=True, eq=False)
+class LayerReport:
+    """Every check run on one problem; ``passed`` when all of them passed.
+
+    Attributes
+    ----------
+    problem : ConvProblem
+    results : tuple of CheckResult
+    gradients : (dx, dw, db) or None
+        What the layer's backward returned, for diagnosis.
+    y : ndarray or None
+        What the layer's forward returned.
+    mode : {"full", "fast"} or None
+        How the backward was checked against finite differences.
+    """
+
+    problem: ConvProblem
+    results: tuple[CheckResult, ...]
+    gradients: Gradients | None = None
+    y: np.ndarray | None = None
+    mode: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def ratio(self) -> float:
+        return max((r.ratio for r in self.results), default=0.0)
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        return tuple(r for r in self.results if not r.passed)
+
+    def summary(self) -> str:
+        """Every failed check (every check when none failed), numbers first."""
+        return "\n".join(r.summary() for r in self.failures or self.results)
+
+    def wrong(self) -> tuple[str, ...]:
+        """The arrays a failed comparison names (y, dx, dw, db), in the order checked."""
+        names: list[str] = []
+        for check in self.failures:
+            for c in check.failures:
+                if c.name in ("y", "dx", "dw", "db") and c.name not in names:
+                    names.append(c.name)
+        return tuple(names)

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.fft
 
 from gradcheck.errors import LayerError, invalid, invalid_type
-from gradcheck.geometry.spec import ConvSpec, output_shape
+from gradcheck.geometry.spec import ConvSpec, output_shape, spatial_index
 
 Forward = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", ConvSpec], np.ndarray]
 
@@ -61,7 +61,7 @@ def _upsample(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     """``a↑s``: s − 1 zeros between neighbouring samples of each spatial axis."""
     lengths = tuple((n - 1) * s + 1 for n, s in zip(a.shape[2:], factors, strict=True))
     up = np.zeros(a.shape[:2] + lengths)
-    up[(..., *(slice(None, None, s) for s in factors))] = a
+    up[(Ellipsis,) + tuple(slice(None, None, s) for s in factors)] = a
     return up
 
 
@@ -151,8 +151,8 @@ def fourier_backward(
     dw_all = scipy.fft.irfftn(dw_hat.reshape(w64.shape[:2] + half), sizes, axes=axes)
     lags = tuple(slice(0, r * (k - 1) + 1, r)
                  for r, k in zip(spec.dilation, w64.shape[2:], strict=True))
-    return (np.ascontiguousarray(dx_pad[(slice(None), slice(None), *crop)]),
-            np.ascontiguousarray(dw_all[(slice(None), slice(None), *lags)]))
+    return (np.ascontiguousarray(dx_pad[spatial_index(crop)]),
+            np.ascontiguousarray(dw_all[spatial_index(lags)]))
 
 
 def _pair_terms(a_norms, b_norms, eps: float, beta: float) -> np.ndarray:
