@@ -92,8 +92,8 @@ def crop_or_extend(a: np.ndarray, start: Sequence[int], size: Sequence[int]) -> 
     short = tuple(max(0, b + n - length) for b, n, length in zip(start, size, a.shape[2:]))
     if any(short):
         a = np.pad(a, ((0, 0), (0, 0), *[(0, e) for e in short]))
-    crop = tuple(slice(b, b + n) for b, n in zip(start, size))
-    return np.ascontiguousarray(a[(slice(None), slice(None), *crop)])
+    crop = (slice(None), slice(None), *(slice(b, b + n) for b, n in zip(start, size)))
+    return np.ascontiguousarray(a[crop])
 
 
 def conv_transpose_forward(
