@@ -168,6 +168,7 @@ def test_avg_pool_is_a_depthwise_convolution_with_a_constant_kernel(problem):
     conv = ConvSpec(spec.dims, spec.stride, spec.padding, spec.dilation, c)
     ones = np.ones((c, 1, *spec.kernel_size))
     y = avg_pool_forward(p.x, spec)
+    assert y.dtype == p.x.dtype and avg_pool_backward(p.dy, p.x, p.spec).dtype == p.dtype
     if spec.count_include_pad:
         expected = conv_forward(p.x, (ones / taps).astype(p.x.real.dtype), None, conv)
     else:

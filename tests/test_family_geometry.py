@@ -139,3 +139,26 @@ def test_problems_validate_and_describe_themselves():
         PoolProblem(np.full((1, 1, 4), np.nan), np.ones((1, 1, 2)), PoolSpec(1, 2))
     with pytest.raises(InvalidArgumentType, match="spec="):
         PoolProblem(np.ones((1, 1, 4)), np.ones((1, 1, 2)), spec)  # type: ignore[arg-type]
+
+
+def test_strategy_arguments_are_validated():
+    from gradcheck.harness.family_strategies import conv_transpose_problems, pool_problems
+
+    with pytest.raises(InvalidArgument, match="kind='min': expected one of 'max', 'avg'"):
+        pool_problems(kind="min")
+    with pytest.raises(InvalidArgument, match=r"dtypes=.*max pooling needs real dtypes"):
+        pool_problems(kind="max", dtypes=("complex128",))
+    with pytest.raises(InvalidArgument, match="max_kernel=0"):
+        pool_problems(max_kernel=0)
+    with pytest.raises(InvalidArgument, match="max_padding=-1"):
+        conv_transpose_problems(max_padding=-1)
+
+
+def test_formulas_reject_what_they_cannot_compute():
+    from gradcheck import max_pool_backward, max_pool_forward
+
+    spec = PoolSpec(1, 2)
+    with pytest.raises(InvalidArgumentType, match=r"x=.*complex128.*a maximum needs an order"):
+        max_pool_forward(np.ones((1, 1, 4), dtype=complex), spec)
+    with pytest.raises(InvalidArgument, match=r"dy.shape=\(1, 1, 3\): expected the output shape"):
+        max_pool_backward(np.ones((1, 1, 3)), np.ones((1, 1, 4)), spec)

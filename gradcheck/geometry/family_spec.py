@@ -192,7 +192,8 @@ class PoolSpec:
         Step ``s >= 1`` between windows; None (the default) means ``kernel_size``.
     padding : int, tuple of int or tuple of (int, int), length dims
         ``(lo, hi)``, each at most half the dilated window, ``(r·(K − 1) + 1) // 2``.  Padding
-        is −∞ for max pooling and 0 for average pooling.
+        is −∞ for max pooling and 0 for average pooling.  (torch demands ``K // 2`` whatever
+        the dilation; the strategies draw within that.)
     dilation : int or tuple of int, length dims
         Spacing ``r >= 1`` between window taps.
     ceil_mode : bool
