@@ -18,6 +18,18 @@ _EXPORTS: dict[str, str] = {
     "Comparison": "gradcheck.judge.result",
     "ConvProblem": "gradcheck.geometry.problem",
     "ConvSpec": "gradcheck.geometry.spec",
+    "ConvTransposeProblem": "gradcheck.geometry.family_problem",
+    "ConvTransposeSpec": "gradcheck.geometry.family_spec",
+    "PoolProblem": "gradcheck.geometry.family_problem",
+    "PoolSpec": "gradcheck.geometry.family_spec",
+    "avg_pool_backward": "gradcheck.formulas.pool",
+    "avg_pool_forward": "gradcheck.formulas.pool",
+    "conv_transpose_backward": "gradcheck.formulas.conv_transpose",
+    "conv_transpose_forward": "gradcheck.formulas.conv_transpose",
+    "conv_transpose_output_shape": "gradcheck.geometry.family_spec",
+    "max_pool_backward": "gradcheck.formulas.pool",
+    "max_pool_forward": "gradcheck.formulas.pool",
+    "pool_output_shape": "gradcheck.geometry.family_spec",
     "FuzzResult": "gradcheck.harness.fuzz",
     "Inconclusive": "gradcheck.harness.check",
     "GradcheckError": "gradcheck.errors",
@@ -52,6 +64,8 @@ __all__ = [
     "Comparison",
     "ConvProblem",
     "ConvSpec",
+    "ConvTransposeProblem",
+    "ConvTransposeSpec",
     "FuzzResult",
     "GradcheckError",
     "GradientMismatch",
@@ -62,7 +76,11 @@ __all__ = [
     "LayerError",
     "LayerReport",
     "NonDifferentiable",
+    "PoolProblem",
+    "PoolSpec",
     "Supports",
+    "avg_pool_backward",
+    "avg_pool_forward",
     "check_gradients",
     "check_layer",
     "check_vjp",
@@ -72,12 +90,18 @@ __all__ = [
     "compare_transfer_function",
     "conv_backward",
     "conv_forward",
+    "conv_transpose_backward",
+    "conv_transpose_forward",
+    "conv_transpose_output_shape",
     "fuzz_layer",
     "fuzz_vjp",
     "layer_from_cs231n",
     "layer_from_functions",
     "layer_from_torch",
+    "max_pool_backward",
+    "max_pool_forward",
     "output_shape",
+    "pool_output_shape",
     "raise_on_failure",
 ]
 
@@ -103,6 +127,20 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         LayerError,
     )
     from gradcheck.formulas.conv import conv_backward, conv_forward
+    from gradcheck.formulas.conv_transpose import conv_transpose_backward, conv_transpose_forward
+    from gradcheck.formulas.pool import (
+        avg_pool_backward,
+        avg_pool_forward,
+        max_pool_backward,
+        max_pool_forward,
+    )
+    from gradcheck.geometry.family_problem import ConvTransposeProblem, PoolProblem
+    from gradcheck.geometry.family_spec import (
+        ConvTransposeSpec,
+        PoolSpec,
+        conv_transpose_output_shape,
+        pool_output_shape,
+    )
     from gradcheck.geometry.problem import ConvProblem
     from gradcheck.geometry.spec import ConvSpec, output_shape
     from gradcheck.geometry.supports import Supports

@@ -1,0 +1,150 @@
+"""ConvTransposeProblem and PoolProblem: one concrete sibling of a convolution to check.
+
+They mirror :class:`gradcheck.geometry.problem.ConvProblem`: frozen, validated at construction
+(arrays finite and floating, ``dy`` shaped like the output), with ``dtype``, ``describe()`` and a
+content ``key`` that ignores the dtype.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from gradcheck.errors import invalid, invalid_type
+from gradcheck.geometry.family_spec import (
+    ConvTransposeSpec,
+    PoolSpec,
+    conv_transpose_output_shape,
+    pool_output_shape,
+)
+from gradcheck.geometry.problem import _as_array
+
+__all__ = ["ConvTransposeProblem", "PoolProblem"]
+
+
+def _content_key(spec: object, arrays: tuple[np.ndarray | None, ...]) -> str:
+    """sha1 of the spec's repr and of the arrays' shapes and values, widened to float64/complex128
+    (so a problem and its exact float64 cast share a key, as for ``ConvProblem.key``)."""
+    digest = hashlib.sha1(repr(spec).encode())
+    for a in arrays:
+        if a is None:
+            digest.update(b"none")
+            continue
+        wide = a.astype(np.result_type(a.dtype, np.float64), copy=False)
+        digest.update(repr(a.shape).encode())
+        digest.update(np.ascontiguousarray(wide).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class ConvTransposeProblem:
+    """A transposed convolution to check: ``y = conv_transpose(x, w) + b`` and ``dy = δ``.
+
+    Parameters
+    ----------
+    x : (N, C_in, S…)
+    w : (C_in, C_out/G, K…)
+        PyTorch's ConvTranspose layout.
+    b : (C_out,) or None
+    dy : (N, C_out, O…)
+        The upstream gradient δ = dL/dy; the checked scalar is ``L = ⟨δ, y⟩``.
+    spec : ConvTransposeSpec
+    """
+
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray | None
+    dy: np.ndarray
+    spec: ConvTransposeSpec
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spec, ConvTransposeSpec):
+            raise invalid_type("spec", self.spec, "expected a gradcheck.ConvTransposeSpec")
+        for name in ("x", "w", "dy"):
+            _as_array(name, getattr(self, name))
+        if self.b is not None:
+            _as_array("b", self.b)
+        y_shape = conv_transpose_output_shape(
+            self.x.shape, self.w.shape, self.spec, None if self.b is None else self.b.shape
+        )
+        if self.dy.shape != y_shape:
+            raise invalid("dy.shape", self.dy.shape, f"expected the output shape {y_shape}")
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The promoted dtype of the problem's arrays."""
+        arrays = [self.x, self.w, self.dy] + ([] if self.b is None else [self.b])
+        return np.result_type(*arrays)
+
+    def describe(self) -> str:
+        """One line: shapes, geometry and dtype, as a person would write the configuration."""
+        s = self.spec
+        bias = "None" if self.b is None else f"{self.b.shape}"
+        return (
+            f"x{self.x.shape} w{self.w.shape} b={bias} -> y{self.dy.shape}; "
+            f"stride={s.stride} padding={s.padding} output_padding={s.output_padding} "
+            f"dilation={s.dilation} groups={s.groups} dtype={self.dtype}"
+        )
+
+    def __repr__(self) -> str:
+        return f"ConvTransposeProblem({self.describe()})"
+
+    @cached_property
+    def key(self) -> str:
+        """A digest of the problem's values and geometry, not of its dtype (see ConvProblem.key).
+
+        The arrays of a problem are not to be changed in place.
+        """
+        return _content_key(self.spec, (self.x, self.w, self.b, self.dy))
+
+
+@dataclass(frozen=True, eq=False)
+class PoolProblem:
+    """A pooling to check: ``y = pool(x)`` and ``dy = δ``; max or average is the layer's family.
+
+    Parameters
+    ----------
+    x : (N, C, S…)
+    dy : (N, C, O…)
+        The upstream gradient δ = dL/dy; the checked scalar is ``L = ⟨δ, y⟩``.
+    spec : PoolSpec
+    """
+
+    x: np.ndarray
+    dy: np.ndarray
+    spec: PoolSpec
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spec, PoolSpec):
+            raise invalid_type("spec", self.spec, "expected a gradcheck.PoolSpec")
+        for name in ("x", "dy"):
+            _as_array(name, getattr(self, name))
+        y_shape = pool_output_shape(self.x.shape, self.spec)
+        if self.dy.shape != y_shape:
+            raise invalid("dy.shape", self.dy.shape, f"expected the output shape {y_shape}")
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The promoted dtype of the problem's arrays."""
+        return np.result_type(self.x, self.dy)
+
+    def describe(self) -> str:
+        """One line: shapes, geometry and dtype, as a person would write the configuration."""
+        s = self.spec
+        return (
+            f"x{self.x.shape} -> y{self.dy.shape}; kernel_size={s.kernel_size} "
+            f"stride={s.stride} padding={s.padding} dilation={s.dilation} "
+            f"ceil_mode={s.ceil_mode} count_include_pad={s.count_include_pad} "
+            f"dtype={self.dtype}"
+        )
+
+    def __repr__(self) -> str:
+        return f"PoolProblem({self.describe()})"
+
+    @cached_property
+    def key(self) -> str:
+        """A digest of the problem's values and geometry, not of its dtype (see ConvProblem.key)."""
+        return _content_key(self.spec, (self.x, self.dy))
