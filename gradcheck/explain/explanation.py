@@ -149,8 +149,8 @@ def _witness_sentence(problem: ConvProblem, report: Any, wrong: tuple[str, ...],
     return "; ".join(parts)
 
 
-#: Entries that say what an array is but not which formula went wrong.
-GENERIC = ("all-zero", "constant-scale")
+#: Entries that say what an array is, or how it errs, but not which formula went wrong.
+GENERIC = ("all-zero", "constant-scale", "precision-loss")
 
 
 def _ordered(found: list[Diagnosis]) -> tuple[Diagnosis, ...]:
