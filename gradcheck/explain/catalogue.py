@@ -17,6 +17,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -96,6 +97,18 @@ def _times(c: float, a: np.ndarray | None) -> np.ndarray | None:
     return None if a is None else c * a
 
 
+def _scaled_right(p: ConvProblem, gradient: str, c: float) -> np.ndarray | None:
+    return _times(c, m.right_answer(p, gradient))
+
+
+def _flipped_right(p: ConvProblem, gradient: str, axes: tuple[int, ...]) -> np.ndarray | None:
+    return _flip(m.right_answer(p, gradient), axes)
+
+
+def _transposed_right(p: ConvProblem, gradient: str, order: tuple[int, ...]) -> np.ndarray | None:
+    return _transpose(m.right_answer(p, gradient), order)
+
+
 def _spatial(p: ConvProblem) -> tuple[int, ...]:
     return tuple(range(p.spec.dims))
 
@@ -121,11 +134,11 @@ def _flip_partly(p: ConvProblem, g: str) -> list[Variant]:
     for axes in m.subsets(every)[1:-1]:  # nonempty, not all
         text = f"flipped along {m.axes_text(axes)} only"
         if g == "dx":
-            found.append((text, lambda q, a=axes: m.dx_flipped(q, a)))
+            found.append((text, partial(m.dx_flipped, axes=axes)))
         elif g == "dw":
-            found.append((text, lambda q, a=axes: _flip(m.right_answer(q, "dw"), a)))
+            found.append((text, partial(_flipped_right, gradient="dw", axes=axes)))
         else:
-            found.append((text, lambda q, a=axes: m.y_flipped(q, a)))
+            found.append((text, partial(m.y_flipped, axes=axes)))
     return found
 
 
@@ -150,9 +163,9 @@ def _transposed(p: ConvProblem, g: str) -> list[Variant]:
             continue
         text = f"spatial axes in the order {order}"
         if g == "dx":
-            found.append((text, lambda q, o=order: m.dx_transposed(q, o)))
+            found.append((text, partial(m.dx_transposed, order=order)))
         else:
-            found.append((text, lambda q, o=order: _transpose(m.right_answer(q, g), o)))
+            found.append((text, partial(_transposed_right, gradient=g, order=order)))
     return found
 
 
@@ -189,7 +202,7 @@ def _crop_offsets(p: ConvProblem, g: str) -> list[Variant]:
         how = ", ".join(f"{abs(k)} {'early' if k > 0 else 'late'}" if k else "right"
                         for k in offset)
         found.append((f"dx_pad read from {list(starts)} instead of lo ({how})",
-                      lambda q, a=starts: m.dx_cropped_at(q, a)))
+                      partial(m.dx_cropped_at, starts=starts)))
     return found
 
 
@@ -238,9 +251,9 @@ def _bias_per_tap(p: ConvProblem, g: str) -> list[Variant]:
     for times, text in ((taps, "once per kernel tap (∏K times)"),
                         (taps * c_g, "once per tap and input channel (C/G·∏K times)")):
         if g == "y":
-            found.append((text, lambda q, k=times: m.y_bias_repeated(q, k)))
+            found.append((text, partial(m.y_bias_repeated, times=times)))
         elif times > 1:
-            found.append((text, lambda q, k=times: _times(k, m.right_answer(q, "db"))))
+            found.append((text, partial(_scaled_right, gradient="db", c=times)))
     return found
 
 

@@ -195,8 +195,8 @@ def explain_failure(problem: ConvProblem, report: Any) -> Explanation:
     """Explain a failed :class:`gradcheck.harness.check.LayerReport` (with its gradients and y)."""
     user = _user_arrays(report)
     bounds = reference_bounds(problem)
-    reference = _reference(problem)
     evidence = list(wrong_evidence(problem, user, bounds))
+    reference = {ev.gradient: ev.reference for ev in evidence}
     wrong = tuple(n for n in NAMES if n in {ev.gradient for ev in evidence})
     diagnoses = _ordered([d for ev in evidence for d in explain_gradient(ev)])
     named = {d.gradient for d in diagnoses if d.name not in GENERIC}
@@ -204,7 +204,7 @@ def explain_failure(problem: ConvProblem, report: Any) -> Explanation:
     localisations = tuple(localize(problem, n, user[n], reference[n], bounds[n]) for n in wrong)
     heatmaps = tuple((n, text_heatmap(np.abs(user[n] - reference[n]), bounds[n]))
                      for n in wrong if user[n].ndim >= 3)
-    witnesses = _witness_sentence(problem, report, wrong, reference, bounds)
+    witnesses = _witness_sentence(problem, report, wrong, _reference(problem), bounds)
     if diagnoses:
         headline = _headline(diagnoses)
     elif wrong:
@@ -254,16 +254,17 @@ def explain_search(problem: ConvProblem, report: Any,
     * Nothing is named: what every failing configuration has in common is a fact.
     """
     e = explain_failure(problem, report)
-    others = [(p, err) for p, err in seen
-              if p is not problem and hasattr(getattr(err, "result", None), "gradients")]
+    others: list[tuple[ConvProblem, Any]] = [
+        (p, result) for p, err in seen
+        if p is not problem and hasattr(result := getattr(err, "result", None), "gradients")]
     facts = e.facts + tuple(configuration_facts(
-        [problem, *(p for p, err in others if getattr(err.result, "passed", False) is False)]))
+        [problem, *(p for p, result in others if not result.passed)]))
     first = e.diagnoses[0].gradient if e.diagnoses else (e.wrong[0] if e.wrong else None)
     ambiguous = len(_specific(e.diagnoses, first or "")) > 1
     unnamed = first is not None and not _specific(e.diagnoses, first)
     headline, diagnoses = e.headline, e.diagnoses
-    for other, error in others[:tries] if (ambiguous or unnamed) else ():
-        found = _specific(_diagnoses(other, error.result), first or "")
+    for other, result in others[:tries] if (ambiguous or unnamed) else ():
+        found = _specific(_diagnoses(other, result), first or "")
         if ambiguous and len(found) == 1 and found[0].name in {d.name for d in e.diagnoses}:
             headline = (f"{found[0].sentence} (on the minimal configuration several classic "
                         f"mistakes coincide; on {other.describe()} only {found[0].name} "

@@ -15,9 +15,10 @@ one, U the user's and B the caller's bound on ``|U − R|`` for a correct U::
 ``β_M = (γ_m(dtype) + γ_m(float64))·Σ|terms of M|`` is M's rounding, once in the user's dtype
 and once in ours, and ``ρ_R = γ_m(float64)·Σ|terms of R|``, with ``m = n + 2``: a mistaken
 formula sums at most the n products of the right one
-(:func:`gradcheck.judge.bounds.analytic_bounds`), plus one scaling and one cast (for y, n counts the bias once per tap and channel, the most a
-mistaken forward adds).  ``Σ|terms|`` is the formula on |x|, |w|, |δ|, |b|; γ is
-:func:`gradcheck.floating.gamma` (complex rounding included).  The last clause drops mistakes
+(:func:`gradcheck.judge.bounds.analytic_bounds`), plus one scaling and one cast (for y, n
+counts the bias once per tap and channel, the most a mistaken forward adds).  ``Σ|terms|`` is
+the formula on |x|, |w|, |δ|, |b|; γ is :func:`gradcheck.floating.gamma` (complex rounding
+included).  The last clause drops mistakes
 invisible on this problem, and by the triangle inequality no U within B* of R meets both
 clauses: a correct gradient is never diagnosed.
 """
@@ -25,7 +26,7 @@ clauses: a correct gradient is never diagnosed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -227,8 +228,8 @@ def _terms(p: ConvProblem, gradient: str) -> int:
     return 2 * counts["y"] if gradient == "y" else counts[gradient]
 
 
-def evidence(problem: ConvProblem, user_gradients: dict[str, np.ndarray | None],
-             bounds: dict[str, np.ndarray] | None = None) -> Iterator[Evidence]:
+def evidence(problem: ConvProblem, user_gradients: Mapping[str, np.ndarray | None],
+             bounds: Mapping[str, np.ndarray] | None = None) -> Iterator[Evidence]:
     """The :class:`Evidence` of each gradient given (None entries and misfit shapes skipped)."""
     wide = _cast(problem, np.result_type(problem.dtype, np.float64))
     absolute = _cast(problem, np.dtype(np.float64), np.abs)
@@ -239,15 +240,17 @@ def evidence(problem: ConvProblem, user_gradients: dict[str, np.ndarray | None],
         bound, right = (bounds or {}).get(name, defaults.get(name)), right_answer(wide, name)
         if user is None or bound is None or right is None or np.shape(user) != right.shape:
             continue
-        magnitude = np.abs(right_answers(absolute)[name])
+        terms = right_answers(absolute)[name]
+        assert terms is not None  # as right is not
+        magnitude = np.abs(terms)
         m = _terms(problem, name) + 2
         bound = np.asarray(bound, dtype=np.float64) + gamma(m, wide.dtype) * magnitude  # B*
         user = np.asarray(user).astype(right.dtype)
         yield Evidence(problem, wide, absolute, name, user, bound, right, magnitude, m)
 
 
-def wrong_evidence(problem: ConvProblem, user_gradients: dict[str, np.ndarray | None],
-                   bounds: dict[str, np.ndarray] | None = None) -> Iterator[Evidence]:
+def wrong_evidence(problem: ConvProblem, user_gradients: Mapping[str, np.ndarray | None],
+                   bounds: Mapping[str, np.ndarray] | None = None) -> Iterator[Evidence]:
     """The evidence of each gradient beyond B* of the reference somewhere."""
     for ev in evidence(problem, user_gradients, bounds):
         if np.any(ev.wrong):
@@ -285,14 +288,14 @@ def explain_gradient(ev: Evidence) -> list[Diagnosis]:
     return found or fallback
 
 
-def mismatched(problem: ConvProblem, user_gradients: dict[str, np.ndarray | None],
-               bounds: dict[str, np.ndarray] | None = None) -> tuple[str, ...]:
+def mismatched(problem: ConvProblem, user_gradients: Mapping[str, np.ndarray | None],
+               bounds: Mapping[str, np.ndarray] | None = None) -> tuple[str, ...]:
     """Names of the gradients that are wrong (beyond B* of the reference): those diagnosed."""
     return tuple(ev.gradient for ev in wrong_evidence(problem, user_gradients, bounds))
 
 
-def diagnose(problem: ConvProblem, user_gradients: dict[str, np.ndarray | None],
-             bounds: dict[str, np.ndarray] | None = None) -> list[Diagnosis]:
+def diagnose(problem: ConvProblem, user_gradients: Mapping[str, np.ndarray | None],
+             bounds: Mapping[str, np.ndarray] | None = None) -> list[Diagnosis]:
     """Every catalogue entry matched by every wrong gradient, in catalogue order per gradient.
 
     Parameters

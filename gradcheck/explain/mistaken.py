@@ -62,6 +62,11 @@ def right_answer(p: ConvProblem, gradient: str) -> np.ndarray | None:
 # --------------------------------------------------------------------------- building blocks
 
 
+def spatial(*slices: slice | int) -> tuple[slice | int, ...]:
+    """Index keeping the batch and channel axes whole and indexing the spatial ones."""
+    return (slice(None), slice(None), *slices)
+
+
 def _ones(p: ConvProblem) -> Ints:
     return (1,) * p.spec.dims
 
@@ -82,8 +87,7 @@ def dx_pad_from(p: ConvProblem, delta: np.ndarray, kernel: np.ndarray, gap: Ints
     full = grouped_correlation(pad(delta, margin), kernel, p.spec.groups, _ones(p), gap)
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(p.x.shape[2:], p.spec.padding))
     out = np.zeros(p.x.shape[:2] + padded, dtype=full.dtype)
-    part = (slice(None), slice(None),
-            *(slice(0, min(m, q)) for m, q in zip(full.shape[2:], padded)))
+    part = spatial(*(slice(0, min(m, q)) for m, q in zip(full.shape[2:], padded)))
     out[part] = full[part]
     return out
 
@@ -96,8 +100,7 @@ def dx_from(p: ConvProblem, delta: np.ndarray, kernel: np.ndarray, gap: Ints) ->
 def crop(dx_pad: np.ndarray, p: ConvProblem, starts: Ints | None = None) -> np.ndarray:
     """``dx_pad[start : start + S]`` per spatial dim; the start defaults to the padding lo."""
     starts = tuple(lo for lo, _ in p.spec.padding) if starts is None else starts
-    return dx_pad[(slice(None), slice(None),
-                   *(slice(a, a + s) for a, s in zip(starts, p.x.shape[2:])))]
+    return dx_pad[spatial(*(slice(a, a + s) for a, s in zip(starts, p.x.shape[2:])))]
 
 
 def right_dx_pad(p: ConvProblem) -> np.ndarray:
@@ -118,9 +121,9 @@ def dw_from(p: ConvProblem, delta: np.ndarray, gap: Ints, x_pad: np.ndarray | No
     if any(a + m + g * (k - 1) > q for a, m, g, k, q in
            zip(offset, length, gap, taps, x_pad.shape[2:])):
         return None
-    x_pad = x_pad[(slice(None), slice(None), *(slice(a, None) for a in offset))]
+    x_pad = x_pad[spatial(*(slice(a, None) for a in offset))]
     lags = windows(x_pad, length, gap, _ones(p))
-    lags = lags[(slice(None), slice(None), *(slice(0, k) for k in taps))]  # (N, C, K…, L…)
+    lags = lags[spatial(*(slice(0, k) for k in taps))]  # (N, C, K…, L…)
     table = np.einsum("nckl,nfl->cfk", lags.reshape(*lags.shape[:2], math.prod(taps), -1),
                       delta.reshape(*delta.shape[:2], -1))  # (C, F, ∏K)
     return paired(p, table.reshape(*table.shape[:2], *taps), np.arange(p.w.shape[0]))
@@ -275,7 +278,9 @@ def dw_groups_crossed(p: ConvProblem) -> np.ndarray | None:
 def dw_channels_reshaped(p: ConvProblem) -> np.ndarray:
     """Each group's dw block accumulated as (C/G, F/G) and reshaped, not transposed."""
     (f, c_g), groups = p.w.shape[:2], p.spec.groups
-    blocks = right_answer(p, "dw").reshape(groups, f // groups, c_g, *p.w.shape[2:])
+    right = right_answer(p, "dw")
+    assert right is not None
+    blocks = right.reshape(groups, f // groups, c_g, *p.w.shape[2:])
     return blocks.swapaxes(1, 2).reshape(p.w.shape)
 
 
@@ -319,4 +324,4 @@ def db_first_position(p: ConvProblem) -> np.ndarray | None:
     """``db[f] = Σ_n δ[n, f, 0…]``: summed over the batch, the positions forgotten."""
     if p.b is None:
         return None
-    return p.dy[(slice(None), slice(None), *(0,) * p.spec.dims)].sum(axis=0)
+    return p.dy[spatial(*(0,) * p.spec.dims)].sum(axis=0)
