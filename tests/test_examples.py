@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from examples.catalogue import CATALOGUE_LAYERS
 from examples.misbehaving import MISBEHAVING
 from examples.mistakes import MISTAKES
 from examples.naive_conv import layer as naive_layer
@@ -113,3 +114,31 @@ def test_torch_autograd_function_adapter(budget):
     result = fuzz_layer(bad, examples=budget(0.4))
     assert result.status == "mismatch"
     assert "kernel-not-flipped" in [d.name for d in result.explanation.diagnoses]
+
+
+def _catalogue_problem():
+    """2-d, every catalogue mistake visible: stride ≠ dilation, overlaps, an unreached tail,
+    asymmetric padding, N > 1, 1 < G < F with C/G, F/G > 1, a bias, a square kernel."""
+    import numpy as np
+
+    from gradcheck import ConvSpec
+    from gradcheck.geometry.problem import ConvProblem
+
+    spec = ConvSpec.create(2, stride=(2, 3), dilation=(2, 1), padding=((2, 1), (1, 0)), groups=2)
+    rng = np.random.default_rng(0)
+    out = spec.output_size((9, 8), (3, 3))
+    return ConvProblem(rng.standard_normal((3, 4, 9, 8)), rng.standard_normal((4, 2, 3, 3)),
+                       rng.standard_normal(4), rng.standard_normal((3, 4, *out)), spec)
+
+
+CATALOGUE_PROBLEM = _catalogue_problem()
+
+
+@pytest.mark.parametrize("key", sorted(CATALOGUE_LAYERS), ids="-".join)
+def test_every_generated_catalogue_layer_is_caught_and_named(key):
+    from gradcheck.explain.explanation import explain_failure
+
+    with pytest.raises(GradientMismatch) as caught:
+        check_layer(CATALOGUE_LAYERS[key], CATALOGUE_PROBLEM, mode="fast", explain=False)
+    explanation = explain_failure(CATALOGUE_PROBLEM, caught.value.result)
+    assert key in [(d.name, d.gradient) for d in explanation.diagnoses]

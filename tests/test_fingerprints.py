@@ -1,4 +1,5 @@
-"""Mistake fingerprints: every wrong example layer is diagnosed by name; a right one never is."""
+"""Mistake fingerprints: every wrong example layer is diagnosed by name; a right one never is;
+the catalogue's every entry names its own generated layer; facts are said when nothing matches."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from examples.catalogue import CATALOGUE_LAYERS
 from examples.mistakes import MISTAKES
 from examples.naive_conv import layer as naive_layer
 from gradcheck.explain import fingerprints
-from gradcheck.explain.fingerprints import CATALOGUE, diagnose, match, mismatched, reference_bounds
+from gradcheck.explain.catalogue import CATALOGUE, FAMILIES
+from gradcheck.explain.fingerprints import FITS, diagnose, match, mismatched, reference_bounds
 from gradcheck.formulas.conv import conv_backward, conv_forward
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.geometry.spec import ConvSpec
@@ -60,7 +63,14 @@ def test_catalogue_entries_are_well_formed(fp):
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", fp.name)
     assert fp.gradient in ("dx", "dw", "db", "y")
     assert fp.sentence and fp.fix
-    assert (fp.compute is None) != (fp.fit is None)
+    assert not [s for s in ("{d}", "{what}", "{why}") if s in fp.sentence + fp.fix]
+    assert (fp.variants is None) == (fp.family in FITS)
+
+
+def test_names_are_unique_per_gradient_and_the_catalogue_is_families_times_gradients():
+    keys = [(fp.name, fp.gradient) for fp in CATALOGUE]
+    assert len(keys) == len(set(keys)) == sum(len(f.gradients) for f in FAMILIES)
+    assert len(FAMILIES) >= 25 and len(CATALOGUE) >= 60
 
 
 # --------------------------------------------------------------------------- wrong examples
@@ -74,9 +84,14 @@ def test_each_wrong_example_is_diagnosed_by_its_name(name, data):
     problem = data.draw(conv_problems(layer.supports), label="problem")
     gradients = _gradients(layer, problem)
     bounds = reference_bounds(problem)  # analytic_bounds for dx, dw, db; the forward's for y
-    assume(SHOWN_IN[name] & set(mismatched(problem, gradients, bounds)))  # visible here
-    found = diagnose(problem, gradients, bounds)
-    assert name in {d.name for d in found}, [(d.name, d.gradient) for d in found]
+    wrong = list(fingerprints.wrong_evidence(problem, gradients, bounds))
+    assume(SHOWN_IN[name] & {ev.gradient for ev in wrong})  # visible here
+    found = {ev.gradient: fingerprints.explain_gradient(ev) for ev in wrong}
+    names = {d.name for ds in found.values() for d in ds}
+    assert name in names, [(d.name, d.gradient) for ds in found.values() for d in ds]
+    for ev in wrong:  # all zero is claimed only for a gradient that is zero to rounding
+        if "all-zero" in [d.name for d in found[ev.gradient]]:
+            assert np.all(np.abs(ev.user) <= ev.bound)
 
 
 # --------------------------------------------------------------------------- right gradients
@@ -100,8 +115,8 @@ def test_a_gradient_within_its_bound_matches_no_fingerprint(problem, seed):
         if right is not None:
             edges[name] = right + 0.999 * bounds[name] * rng.choice([-1.0, 1.0], size=right.shape)
             assert match(problem, name, edges[name], bounds[name]) == []
-    for ev in fingerprints._evidence(problem, edges, bounds):  # every gradient, gate skipped
-        assert fingerprints._explain(ev) == []
+    for ev in fingerprints.evidence(problem, edges, bounds):  # every gradient, gate skipped
+        assert fingerprints.explain_gradient(ev) == []
 
 
 # --------------------------------------------------------------------------- generic entries
@@ -110,7 +125,7 @@ def test_a_gradient_within_its_bound_matches_no_fingerprint(problem, seed):
 SCALES = [
     pytest.param(-1.0, "sign-flipped", "", id="-1-is-sign-flipped"),
     pytest.param(2.0, "scaled-by-two", "", id="2-is-scaled-by-two"),
-    pytest.param(1 / 3, "constant-scale", "1/3 = 1/N", id="1/3-is-1/N"),
+    pytest.param(1 / 3, "batch-averaged", "", id="1/3-is-1/N"),
     pytest.param(1 / 6, "constant-scale", "1/6 = 1/∏O", id="1/6-is-1/prodO"),
     pytest.param(0.7381, "constant-scale", "≈ 0.7381", id="unnamed-factor"),
 ]
@@ -186,3 +201,74 @@ def test_bfloat16_rounding_is_told_apart_from_float16():
     db = _bfloat16(dy.sum(axis=(0, 2)))
     found = match(problem, "db", db, analytic_bounds(problem)[2])
     assert [(d.name, d.detail.split()[0]) for d in found] == [("precision-loss", "bfloat16")]
+
+
+# --------------------------------------------------------------------------- the generated layers
+
+
+def _rich(x_shape, w_shape, *, dtype=np.float64, **geometry) -> ConvProblem:
+    return _problem(x_shape, w_shape, bias=True, dtype=dtype, **geometry)
+
+
+#: Small fixed problems on which the catalogue's mistakes show: every family is visible on at
+#: least one (kernel > 1, stride ≠ dilation, overlapping windows, an unreached tail, asymmetric
+#: padding, N > 1, 1 < G < F with C/G, F/G > 1, a bias, square kernels in 2-d and 3-d).
+RICH = {
+    "2d": _rich((3, 4, 9, 8), (4, 2, 3, 3), stride=(2, 3), dilation=(2, 1),
+                padding=((2, 1), (1, 0)), groups=2),
+    "1d-float32": _rich((3, 4, 11), (6, 2, 3), dtype=np.float32, stride=2, dilation=3,
+                        padding=((3, 1),), groups=2),
+    "3d": _rich((2, 2, 6, 5, 5), (2, 2, 2, 2, 2), stride=(2, 1, 1), dilation=(1, 2, 1),
+                padding=((1, 0), (0, 1), (1, 1))),
+}
+
+
+def _named(layer, problem: ConvProblem) -> tuple[bool, list[str]]:
+    """(is the layer's gradient wrong here, the names diagnosed for that gradient)."""
+    gradients = _gradients(layer, problem)
+    found = diagnose(problem, gradients, reference_bounds(problem))
+    wrong = layer.gradient in mismatched(problem, gradients, reference_bounds(problem))
+    return wrong, [d.name for d in found if d.gradient == layer.gradient]
+
+
+@pytest.mark.parametrize("key", sorted(CATALOGUE_LAYERS), ids="-".join)
+def test_each_generated_layer_is_caught_and_named_where_its_mistake_shows(key):
+    layer, shown = CATALOGUE_LAYERS[key], 0
+    for problem in RICH.values():
+        wrong, names = _named(layer, problem)
+        shown += wrong
+        if wrong:
+            assert key[0] in names, (problem, names)
+    assert shown >= 1, "the mistake shows on none of the fixed problems"
+
+
+# --------------------------------------------------------------------------- all zero, honestly
+
+
+def test_all_zero_is_claimed_exactly_when_the_gradient_is_zero_to_rounding():
+    problem = _problem((2, 2, 7), (3, 2, 3))
+    right = conv_backward(problem.dy, problem.x, problem.w, None, problem.spec)[0]
+    bound = analytic_bounds(problem)[0]
+    star = next(fingerprints.evidence(problem, {"dx": right}, {"dx": bound})).bound  # B*
+    tiny = 0.5 * star * np.random.default_rng(0).choice([-1.0, 1.0], size=right.shape)
+    assert [d.name for d in match(problem, "dx", tiny, bound)] == ["all-zero"]
+    beyond = tiny.copy()
+    beyond[0, 0, 3] = 3 * star[0, 0, 3]  # one entry beyond rounding of 0
+    assert "all-zero" not in [d.name for d in match(problem, "dx", beyond, bound)]
+
+
+def test_dilation_ignored_in_dw_is_named_even_where_it_leaves_dw_zero():
+    # x = [0, 0, 1], w of 2 taps, r = 2: the right dw = [δ·x0, δ·x2] = [0, 1]; with the
+    # dilation ignored, [δ·x0, δ·x1] = [0, 0]: all zero *and* dilation-ignored-dw.
+    spec = ConvSpec.create(1, dilation=2)
+    problem = ConvProblem(np.array([[[0.0, 0.0, 1.0]]]), np.ones((1, 1, 2)), None,
+                          np.ones((1, 1, 1)), spec)
+    layer = CATALOGUE_LAYERS[("dilation-ignored-dw", "dw")]
+    from gradcheck.explain.explanation import explain_failure
+
+    dx, dw, db = layer.backward(problem.dy, problem.x, problem.w, None, spec)
+    report = type("Report", (), {"gradients": (dx, dw, db), "y": None, "results": ()})()
+    explanation = explain_failure(problem, report)
+    assert not np.any(dw)
+    assert explanation.diagnoses[0].name == "dilation-ignored-dw"
+    assert "all-zero" not in [d.name for d in explanation.diagnoses]

@@ -4,7 +4,9 @@ Four witnesses testify on a problem: the reference forward, finite differences o
 own forward, the Fourier identity and the layer's analytic gradient.  :func:`explain_failure`
 says which agree and which is the odd one out, localises the error of each wrong gradient
 (:mod:`gradcheck.explain.localize`), draws it as a text heat map, and matches it against the
-catalogue of classic mistakes (:mod:`gradcheck.explain.fingerprints`).
+catalogue of classic mistakes (:mod:`gradcheck.explain.fingerprints`).  When no mistake is
+named, it says which structural facts hold (:mod:`gradcheck.explain.facts`) rather than a name
+that misleads.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.explain.fingerprints import Diagnosis, diagnose, mismatched, reference_bounds
+from gradcheck.explain.facts import configuration_facts, gradient_facts
+from gradcheck.explain.fingerprints import (
+    Diagnosis,
+    explain_gradient,
+    reference_bounds,
+    wrong_evidence,
+)
 from gradcheck.explain.heatmap import text_heatmap
 from gradcheck.explain.localize import Localisation, localize
-from gradcheck.formulas.conv import conv_backward, conv_forward
+from gradcheck.explain.mistaken import right_answers
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.witnesses import fourier
 
@@ -44,6 +52,9 @@ class Explanation:
     heatmaps : tuple of (name, text)
     arrays : dict
         name -> (yours, expected, bound), for pictures.
+    facts : tuple of str
+        Structural facts that hold (to rounding) about the wrong arrays, and what the failing
+        configurations have in common; said in the headline when no mistake is named.
     """
 
     headline: str
@@ -53,6 +64,7 @@ class Explanation:
     localisations: tuple[Localisation, ...]
     heatmaps: tuple[tuple[str, str], ...]
     arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    facts: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The ``failure.diagnosis`` / ``failure.localisation`` parts of the CLI's JSON."""
@@ -61,7 +73,9 @@ class Explanation:
             "witnesses": self.witnesses,
             "wrong": list(self.wrong),
             "diagnosis": [{"name": d.name, "gradient": d.gradient, "sentence": d.sentence,
-                           "fix": d.fix, "detail": d.detail} for d in self.diagnoses],
+                           "fix": d.fix, "detail": d.detail, "family": d.family}
+                          for d in self.diagnoses],
+            "facts": list(self.facts),
             "localisation": [
                 {"name": loc.name, "worst_index": list(loc.worst_index),
                  "analytic": _plain(loc.analytic), "expected": _plain(loc.expected),
@@ -78,17 +92,13 @@ def _plain(value: Any) -> Any:
     return value if np.isfinite(value) else None
 
 
-def _widened(problem: ConvProblem) -> ConvProblem:
+def _reference(problem: ConvProblem) -> dict[str, np.ndarray | None]:
+    """The reference dx, dw, db and y in float64 (complex128), remembered by content."""
     wide = np.result_type(problem.dtype, np.float64)
     p = problem
-    return ConvProblem(p.x.astype(wide), p.w.astype(wide),
-                       None if p.b is None else p.b.astype(wide), p.dy.astype(wide), p.spec)
-
-
-def _reference(problem: ConvProblem) -> dict[str, np.ndarray | None]:
-    p = _widened(problem)
-    dx, dw, db = conv_backward(p.dy, p.x, p.w, p.b, p.spec)
-    return {"dx": dx, "dw": dw, "db": db, "y": conv_forward(p.x, p.w, p.b, p.spec)}
+    return right_answers(ConvProblem(
+        p.x.astype(wide), p.w.astype(wide), None if p.b is None else p.b.astype(wide),
+        p.dy.astype(wide), p.spec))
 
 
 def _fourier_agrees(problem: ConvProblem, reference: dict[str, Any],
@@ -139,7 +149,8 @@ def _witness_sentence(problem: ConvProblem, report: Any, wrong: tuple[str, ...],
     return "; ".join(parts)
 
 
-GENERIC = ("all-zero", "constant-scale")
+#: Entries that say what an array is, or how it errs, but not which formula went wrong.
+GENERIC = ("all-zero", "constant-scale", "precision-loss")
 
 
 def _ordered(found: list[Diagnosis]) -> tuple[Diagnosis, ...]:
@@ -167,26 +178,37 @@ def _headline(diagnoses: tuple[Diagnosis, ...]) -> str:
             f"this small configuration ({names}); the first: {first.sentence}")
 
 
-def explain_failure(problem: ConvProblem, report: Any) -> Explanation:
-    """Explain a failed :class:`gradcheck.harness.fuzz.LayerReport` (with its gradients and y)."""
+def _user_arrays(report: Any) -> dict[str, np.ndarray]:
     gradients = getattr(report, "gradients", None) or (None, None, None)
     user = dict(zip(NAMES, (*gradients, getattr(report, "y", None))))
-    user = {k: np.asarray(v) for k, v in user.items() if v is not None}
+    return {k: np.asarray(v) for k, v in user.items() if v is not None}
+
+
+def _unnamed_headline(name: str, where: Localisation, facts: tuple[str, ...]) -> str:
+    """No mistake named: the count, then the facts that hold (or where the errors are)."""
+    said = facts[:2] or where.patterns[:1]
+    return (f"{LABEL[name]} is wrong in {where.wrong} of {where.total} entries; it matches none "
+            "of the classic mistakes" + "".join(f"; {f}" for f in said))
+
+
+def explain_failure(problem: ConvProblem, report: Any) -> Explanation:
+    """Explain a failed :class:`gradcheck.harness.check.LayerReport` (with its gradients and y)."""
+    user = _user_arrays(report)
     bounds = reference_bounds(problem)
-    reference = _reference(problem)
-    wrong = tuple(n for n in NAMES if n in mismatched(problem, user, bounds))
-    diagnoses = _ordered(diagnose(problem, user, bounds))
+    evidence = list(wrong_evidence(problem, user, bounds))
+    reference = {ev.gradient: ev.reference for ev in evidence}
+    wrong = tuple(n for n in NAMES if n in {ev.gradient for ev in evidence})
+    diagnoses = _ordered([d for ev in evidence for d in explain_gradient(ev)])
+    named = {d.gradient for d in diagnoses if d.name not in GENERIC}
+    facts = tuple(f for ev in evidence if ev.gradient not in named for f in gradient_facts(ev))
     localisations = tuple(localize(problem, n, user[n], reference[n], bounds[n]) for n in wrong)
     heatmaps = tuple((n, text_heatmap(np.abs(user[n] - reference[n]), bounds[n]))
                      for n in wrong if user[n].ndim >= 3)
-    witnesses = _witness_sentence(problem, report, wrong, reference, bounds)
+    witnesses = _witness_sentence(problem, report, wrong, _reference(problem), bounds)
     if diagnoses:
         headline = _headline(diagnoses)
     elif wrong:
-        first = localisations[0]
-        pattern = f": {first.patterns[0]}" if first.patterns else ""
-        headline = (f"{LABEL[wrong[0]]} is wrong in {first.wrong} of {first.total} entries"
-                    f"{pattern}; it matches none of the classic mistakes")
+        headline = _unnamed_headline(wrong[0], localisations[0], facts)
     else:
         failed = {r.check for r in getattr(report, "results", ()) if not r.passed}
         if failed == {"adjoint"}:
@@ -198,7 +220,8 @@ def explain_failure(problem: ConvProblem, report: Any) -> Explanation:
                         "it does not behave like the convolution it computes here (batch "
                         "samples mixed, or values out of floating-point range)")
     arrays = {n: (user[n], reference[n], bounds[n]) for n in wrong}
-    return Explanation(headline, witnesses, wrong, diagnoses, localisations, heatmaps, arrays)
+    return Explanation(headline, witnesses, wrong, diagnoses, localisations, heatmaps, arrays,
+                       facts)
 
 
 def write_error_maps(explanation: Explanation, directory: str | Path, title: str) -> list[Path]:
@@ -208,31 +231,56 @@ def write_error_maps(explanation: Explanation, directory: str | Path, title: str
     return error_maps(directory, title, explanation.arrays)
 
 
-def _ambiguous(explanation: Explanation) -> bool:
-    first = explanation.diagnoses[0].gradient if explanation.diagnoses else None
-    return sum(d.gradient == first for d in explanation.diagnoses) > 1
+def _diagnoses(problem: ConvProblem, report: Any) -> tuple[Diagnosis, ...]:
+    """The diagnoses alone (no witnesses, maps or facts): cheap enough to run on many failures."""
+    user = _user_arrays(report)
+    return _ordered([d for ev in wrong_evidence(problem, user, reference_bounds(problem))
+                     for d in explain_gradient(ev)])
+
+
+def _specific(diagnoses: tuple[Diagnosis, ...], gradient: str) -> list[Diagnosis]:
+    return [d for d in diagnoses if d.gradient == gradient and d.name not in GENERIC]
 
 
 def explain_search(problem: ConvProblem, report: Any,
                    seen: list[tuple[ConvProblem, Exception]], tries: int = 30) -> Explanation:
-    """Explain the minimal failure; where several mistakes coincide on it, look through the
-    other failures fuzzing met (smallest first) for one on which a single mistake matches."""
-    explanation = explain_failure(problem, report)
-    if not _ambiguous(explanation):
-        return explanation
-    candidates = [(p, e) for p, e in seen
-                  if p is not problem and hasattr(getattr(e, "result", None), "gradients")]
-    for other, error in candidates[:tries]:
-        alternative = explain_failure(other, error.result)
-        if alternative.diagnoses and not _ambiguous(alternative):
-            unique = alternative.diagnoses[0]
-            if unique.name in {d.name for d in explanation.diagnoses}:
-                headline = (f"{unique.sentence} (on the minimal configuration several classic "
-                            f"mistakes coincide; on {other.describe()} only {unique.name} "
-                            "matches)")
-                first = next(d for d in explanation.diagnoses if d.name == unique.name)
-                rest = tuple(d for d in explanation.diagnoses if d is not first)
-                return Explanation(headline, explanation.witnesses, explanation.wrong,
-                                   (first, *rest), explanation.localisations,
-                                   explanation.heatmaps, explanation.arrays)
-    return explanation
+    """Explain the minimal failure, helped by the other failures fuzzing met (smallest first).
+
+    * Several mistakes coincide on the minimal configuration: the first other failure on
+      which a single one of them matches names it.
+    * Only a generic entry (all zero, a constant factor) or nothing matches the first wrong
+      array: the first other failure on which a specific mistake matches it names it (a
+      mistake can leave a minimal configuration all zero: the dilation ignored in dw, say).
+    * Nothing is named: what every failing configuration has in common is a fact.
+    """
+    e = explain_failure(problem, report)
+    others: list[tuple[ConvProblem, Any]] = [
+        (p, result) for p, err in seen
+        if p is not problem and hasattr(result := getattr(err, "result", None), "gradients")]
+    facts = e.facts + tuple(configuration_facts(
+        [problem, *(p for p, result in others if not result.passed)]))
+    first = e.diagnoses[0].gradient if e.diagnoses else (e.wrong[0] if e.wrong else None)
+    ambiguous = len(_specific(e.diagnoses, first or "")) > 1
+    unnamed = first is not None and not _specific(e.diagnoses, first)
+    headline, diagnoses = e.headline, e.diagnoses
+    for other, result in others[:tries] if (ambiguous or unnamed) else ():
+        found = _specific(_diagnoses(other, result), first or "")
+        if ambiguous and len(found) == 1 and found[0].name in {d.name for d in e.diagnoses}:
+            headline = (f"{found[0].sentence} (on the minimal configuration several classic "
+                        f"mistakes coincide; on {other.describe()} only {found[0].name} "
+                        "matches)")
+            mine = next(d for d in e.diagnoses if d.name == found[0].name)
+            diagnoses = (mine, *(d for d in e.diagnoses if d is not mine))
+            break
+        if unnamed and found:
+            what = (f"it is {e.diagnoses[0].name}" if e.diagnoses else "no classic mistake "
+                    "matches it")
+            headline = (f"{found[0].sentence} (on {other.describe()}; on the minimal "
+                        f"configuration {what})")
+            diagnoses = (found[0], *e.diagnoses)
+            break
+    else:
+        if not e.diagnoses and e.wrong:
+            headline = _unnamed_headline(e.wrong[0], e.localisations[0], facts)
+    return Explanation(headline, e.witnesses, e.wrong, diagnoses, e.localisations, e.heatmaps,
+                       e.arrays, facts)

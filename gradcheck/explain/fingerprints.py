@@ -1,10 +1,9 @@
 """Mistake fingerprints: which classic error of hand-derived conv backprop a wrong gradient shows.
 
-Each :class:`Fingerprint` is one mathematical mistake.  It either computes what the mistake
-produces on the problem with the reference machinery of :mod:`gradcheck.formulas.conv` (``compute``), or,
-for the generic ones (a constant factor, all zero, a lower precision), fits its prediction to
-the user's gradient (``fit``).  :func:`diagnose` reports every entry of :data:`CATALOGUE` each
-wrong gradient matches to rounding.  Add an entry to teach it a new mistake.
+The one place that decides "this array equals candidate M to rounding".  The candidates are the
+entries of :data:`gradcheck.explain.catalogue.CATALOGUE` (each family's mistaken formulas on the
+problem) and two fitted ones (a constant factor, a lower precision).  :func:`diagnose` reports
+every entry each wrong gradient matches.
 
 The rule, with R the right gradient (computed here in float64 or complex128), M the mistaken
 one, U the user's and B the caller's bound on ``|U − R|`` for a correct U::
@@ -15,51 +14,38 @@ one, U the user's and B the caller's bound on ``|U − R|`` for a correct U::
 
 ``β_M = (γ_m(dtype) + γ_m(float64))·Σ|terms of M|`` is M's rounding, once in the user's dtype
 and once in ours, and ``ρ_R = γ_m(float64)·Σ|terms of R|``, with ``m = n + 2``: a mistaken
-formula sums at most the n products of the right one (:func:`gradcheck.judge.compare.analytic_bounds`),
-plus one scaling and one cast.  ``Σ|terms|`` is the formula on |x|, |w|, |δ|, |b|; for complex
-dtypes γ is multiplied by √2 (a complex product's rounding, Higham §3.6).  The last clause
-drops mistakes invisible on this problem, and by the triangle inequality no U within B* of R
-meets both clauses: a correct gradient is never diagnosed.
+formula sums at most the n products of the right one
+(:func:`gradcheck.judge.bounds.analytic_bounds`), plus one scaling and one cast (for y, n
+counts the bias once per tap and channel, the most a mistaken forward adds).  ``Σ|terms|`` is
+the formula on |x|, |w|, |δ|, |b|; γ is :func:`gradcheck.floating.gamma` (complex rounding
+included).  The last clause drops mistakes
+invisible on this problem, and by the triangle inequality no U within B* of R meets both
+clauses: a correct gradient is never diagnosed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from gradcheck.errors import invalid
-from gradcheck.explain.localize import LABELS, named_factors, number_text
-from gradcheck.explain.mistaken import (
-    bias_mean_over_positions,
-    channels_swapped,
-    crop_swapped,
-    dilation_ignored,
-    dw_convolution,
-    forward_convolves,
-    groups_crossed,
-    kernel_not_flipped,
-    kernel_transposed,
-    right_answer,
-    scaled,
-    shifted_crop,
-    stride_ignored_dw,
-    stride_ignored_dx,
-    tail_not_zeroed,
-)
+from gradcheck.explain.catalogue import CATALOGUE, Fingerprint
+from gradcheck.explain.localize import LABELS
+from gradcheck.explain.mistaken import right_answer, right_answers
 from gradcheck.floating import gamma, unit_roundoff
-from gradcheck.geometry.problem import ConvProblem
+from gradcheck.geometry.problem import ConvProblem, term_counts
 from gradcheck.judge.bounds import analytic_bounds
 
-Compute = Callable[[ConvProblem], "np.ndarray | None"]
 Prediction = tuple[np.ndarray, np.ndarray, str]  # (M, β_M, detail)
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """One wrong gradient: the user's value U, the bound B*, the right R and its Σ|terms|.
+    """One gradient of a user: its value U, the bound B*, the right R and its Σ|terms| A.
 
     ``wide`` and ``absolute`` are the problem in float64 (complex128) and on |x|, |w|, |δ|, |b|;
     ``terms`` is ``m = n + 2``.
@@ -75,24 +61,29 @@ class Evidence:
     magnitude: np.ndarray
     terms: int
 
+    @property
+    def wrong(self) -> np.ndarray:
+        """Boolean mask: ``|U − R| > B*``."""
+        return np.asarray(np.abs(self.user - self.reference) > self.bound)
 
-@dataclass(frozen=True)
-class Fingerprint:
-    """One classic mistake, for one gradient (``"dx"``, ``"dw"``, ``"db"`` or ``"y"``).
+    def rounding(self, magnitude: np.ndarray) -> np.ndarray:
+        """``β = (γ_m(dtype) + γ_m(float64))·Σ|terms|``: the user's rounding and ours."""
+        return (gamma(self.terms, self.problem.dtype) + gamma(self.terms, self.wide.dtype)) * (
+            magnitude)
 
-    ``sentence`` is what a person reads (``{detail}`` is filled in), ``fix`` the right formula.
-    Exactly one of ``compute`` (the mistaken formula on a problem; None where it does not apply)
-    and ``fit`` (M and β_M fitted to the evidence; None where they do not match) is given.
-    ``fallback`` entries are reported only when no other entry explains the gradient.
-    """
+    def fits(self, value: np.ndarray, slack: np.ndarray | float,
+             where: np.ndarray | None = None) -> bool:
+        """``|U − M| <= B* + β_M`` everywhere (or everywhere in the mask ``where``)."""
+        ok = np.abs(self.user - value) <= self.bound + slack
+        return bool(np.all(ok if where is None else ok[where]))
 
-    name: str
-    gradient: str
-    sentence: str
-    fix: str
-    compute: Compute | None = None
-    fit: Callable[[Evidence], Prediction | None] | None = None
-    fallback: bool = False
+    def visible(self, value: np.ndarray, slack: np.ndarray | float) -> bool:
+        """``|M − R| > 2·B* + β_M`` somewhere: no correct gradient can match M."""
+        return bool(np.any(np.abs(value - self.reference) > 2 * self.bound + slack))
+
+    def matches(self, value: np.ndarray, slack: np.ndarray | float) -> bool:
+        """U equals M to rounding, and M is told apart from R: the one rule."""
+        return self.visible(value, slack) and self.fits(value, slack)
 
 
 @dataclass(frozen=True)
@@ -104,28 +95,48 @@ class Diagnosis:
     sentence: str
     fix: str
     detail: str = ""
+    family: str = ""
+
+
+# --------------------------------------------------------------------------- factors
+
+
+def _fraction_text(value: Fraction) -> str:
+    sign, value = ("−" if value < 0 else ""), abs(value)
+    return f"{sign}{value.numerator}" + (f"/{value.denominator}" if value.denominator > 1 else "")
+
+
+def named_factors(problem: ConvProblem) -> tuple[tuple[float, str], ...]:
+    """Constant factors a mistake plausibly introduces, each with its name.
+
+    ``−1``, ``2``, ``1/2``, ``−2``, ``−1/2``, then ``1/m`` and ``m`` for each size m > 1 of the
+    problem: the batch N, the output positions ∏O, N·∏O, the taps ∏K, F, C and G.  Equal values
+    share one entry: ``"1/2 = 1/N"``.
+    """
+    n, c, f = *problem.x.shape[:2], problem.w.shape[0]
+    outputs, taps = math.prod(problem.dy.shape[2:]), math.prod(problem.w.shape[2:])
+    names: dict[Fraction, list[str]] = {Fraction(v, d): [] for v, d in
+                                        ((-1, 1), (2, 1), (1, 2), (-2, 1), (-1, 2))}
+    for symbol, size in (("N", n), ("∏O", outputs), ("N·∏O", n * outputs), ("∏K", taps),
+                         ("F", f), ("C", c), ("G", problem.spec.groups)):
+        if size > 1:
+            names.setdefault(Fraction(1, size), []).append(f"1/{symbol}")
+            names.setdefault(Fraction(size), []).append(symbol)
+    return tuple((float(v), " = ".join([_fraction_text(v), *dict.fromkeys(s)]))
+                 for v, s in names.items())
+
+
+def number_text(value: complex) -> str:
+    """A factor as a person writes it: ``−1``, ``1/3``, ``≈ 0.7381``, ``≈ (0.5+0.2j)``."""
+    if abs(value.imag) > 1e-12 * abs(value):
+        return f"≈ {value:.4g}"
+    fraction = Fraction(value.real).limit_denominator(64)
+    if abs(float(fraction) - value.real) <= 1e-12 * abs(value.real):
+        return _fraction_text(fraction)
+    return f"≈ {value.real:.4g}".replace("-", "−")
 
 
 # --------------------------------------------------------------------------- fitted entries
-
-
-def _fits(value: np.ndarray, slack: np.ndarray, ev: Evidence) -> bool:
-    return bool(np.all(np.abs(ev.user - value) <= ev.bound + slack))
-
-
-def _visible(value: np.ndarray, slack: np.ndarray, ev: Evidence) -> bool:
-    """``|M − R| > 2·B* + β_M`` somewhere: no correct gradient can match M."""
-    return bool(np.any(np.abs(value - ev.reference) > 2 * ev.bound + slack))
-
-
-def _gamma(m: int, dtype: np.dtype) -> float:
-    """γ_m of ``dtype``, times √2 for complex dtypes (a complex product's rounding)."""
-    return gamma(m, dtype) * (math.sqrt(2) if np.dtype(dtype).kind == "c" else 1.0)
-
-
-def _rounding(ev: Evidence, magnitude: np.ndarray) -> np.ndarray:
-    """``β = (γ_m(dtype) + γ_m(float64))·Σ|terms|``: the user's rounding and ours."""
-    return (_gamma(ev.terms, ev.problem.dtype) + _gamma(ev.terms, ev.wide.dtype)) * magnitude
 
 
 def _fit_scale(ev: Evidence) -> Prediction | None:
@@ -138,21 +149,14 @@ def _fit_scale(ev: Evidence) -> Prediction | None:
     if energy == 0:
         return None
     fitted = complex(np.vdot(ev.reference, ev.user) / energy)
-    candidates = list(named_factors(ev.problem))
+    candidates: list[tuple[complex, str]] = [(c, t) for c, t in named_factors(ev.problem)]
     if np.count_nonzero(ev.reference) > 1:
         candidates.append((fitted, number_text(fitted)))
     for c, text in candidates:
-        value, slack = c * ev.reference, abs(c) * _rounding(ev, ev.magnitude)
-        if c not in (0, 1) and _visible(value, slack, ev) and _fits(value, slack, ev):
+        value, slack = c * ev.reference, abs(c) * ev.rounding(ev.magnitude)
+        if c not in (0, 1) and ev.matches(value, slack):
             return value, slack, text
     return None
-
-
-def _fit_zero(ev: Evidence) -> Prediction | None:
-    """``U = 0`` everywhere, where R is not."""
-    zero = np.zeros_like(ev.reference)
-    visible = _visible(zero, zero.real, ev)
-    return (zero, zero.real, "") if visible and not np.any(ev.user) else None
 
 
 #: (name, unit roundoff u, underflow η = half the smallest subnormal), most precise first.
@@ -189,90 +193,11 @@ def _fit_precision(ev: Evidence) -> Prediction | None:
     return None
 
 
-# --------------------------------------------------------------------------- the catalogue
-
-_FIX = {
-    "dx": "dx = (δ↑s * w↑r)[lo : lo + S]: δ↑s padded by r·(K − 1), correlated with flip(w↑r)",
-    "dw": "dw[f, c', t] = Σ_{n,i} δ↑s[n, f, i] · x_pad[n, c, i + r·t] (x_pad ⋆ δ↑s at lags r·t)",
-    "db": "db[f] = Σ_{n,o} δ[n, f, o]",
-    "y": "y[n, f, o] = b[f] + Σ_{c,t} w[f, c', t] · x_pad[n, c, s·o + r·t] (correlation)",
-}
-
-
-def _entry(name: str, gradient: str, sentence: str, compute: Compute, note: str = ""):
-    return Fingerprint(name, gradient, sentence, _FIX[gradient] + note, compute)
-
-
-def _generic(gradient: str) -> tuple[Fingerprint, ...]:
-    """Entries for every gradient: sign, doubling, batch mean, a factor, zero, precision."""
-    d, fix = LABELS[gradient], _FIX[gradient]
-    entries = [
-        _entry("sign-flipped", gradient, f"{d} is the right gradient negated: the descent "
-               "step's minus sign was folded into the gradient", scaled(lambda p: -1, gradient),
-               "; the optimiser subtracts"),
-        _entry("scaled-by-two", gradient, f"{d} is twice the right gradient: a factor 2 (as "
-               "from d(y²)/dy) applied although δ already is dL/dy",
-               scaled(lambda p: 2, gradient), "; no factor, the layer is linear"),
-        Fingerprint("constant-scale", gradient, f"{d} is a constant multiple of the right "
-                    "gradient: c = {detail}", fix, fit=_fit_scale, fallback=True),
-        Fingerprint("all-zero", gradient, f"{d} is zero everywhere, where the right gradient is "
-                    "not: never written, or overwritten", fix, fit=_fit_zero),
-    ]
-    if gradient in ("dw", "db"):  # the gradients that sum over the batch
-        entries.insert(2, _entry(
-            "batch-averaged", gradient, f"{d} is the right gradient divided by the batch size N: "
-            "averaged over the batch instead of summed", scaled(lambda p: 1 / p.x.shape[0],
-                                                                 gradient),
-            "; a loss that averages puts the 1/N into δ already"))
-    if gradient != "y":
-        entries.append(Fingerprint(
-            "precision-loss", gradient, f"{d} errs like the rounding noise of {{detail}}: "
-            "computed in a lower precision than its inputs", fix + "; in the inputs' precision",
-            fit=_fit_precision, fallback=True))
-    return tuple(entries)
-
-
-CATALOGUE: tuple[Fingerprint, ...] = (
-    _entry("kernel-not-flipped", "dx", "dL/dx matches δ↑s ⋆ w↑r (correlation) instead of "
-           "δ↑s * w↑r (convolution): the kernel was not flipped", kernel_not_flipped),
-    _entry("stride-ignored-dx", "dx", "dL/dx matches δ * w↑r with δ used densely: the stride "
-           "was ignored (δ not zero-inserted to δ↑s)", stride_ignored_dx),
-    _entry("dilation-ignored", "dx", "dL/dx matches δ↑s * w with the undilated kernel: the "
-           "dilation was ignored (taps must be r apart)", dilation_ignored),
-    _entry("padding-crop-swapped", "dx", "dL/dx matches dx_pad[hi : hi + S]: the padding was "
-           "cropped with lo and hi swapped", crop_swapped),
-    _entry("padding-not-cropped-offset", "dx", "dL/dx matches dx_pad[lo − 1 : lo − 1 + S]: "
-           "cropped one position early (as when the full convolution pads δ↑s by r·(K − 1) + 1 "
-           "instead of r·(K − 1))", lambda p: shifted_crop(p, (1,) * p.spec.dims)),
-    _entry("padding-not-cropped-offset", "dx", "dL/dx matches dx_pad[lo + 1 : lo + 1 + S]: the "
-           "padding was cropped one position late",
-           lambda p: shifted_crop(p, (-1,) * p.spec.dims)),
-    _entry("tail-not-zeroed", "dx", "dL/dx matches δ↑s * w↑r aligned with the end of x_pad, not "
-           "its start: shifted by the tail no window reaches, which got gradient",
-           tail_not_zeroed, "; the unreached tail stays 0"),
-    _entry("kernel-transposed", "dx", "dL/dx matches δ↑s * (w↑r)ᵀ: the kernel's spatial axes "
-           "were transposed as well as flipped (rot180 is not a transpose)", kernel_transposed,
-           "; flip(w)[t] = w[K − 1 − t] keeps the axes' order"),
-    _entry("dw-convolution", "dw", "dL/dw matches x_pad * δ↑s (convolution: lags flipped) "
-           "instead of x_pad ⋆ δ↑s (correlation)", dw_convolution, "; no flip in dw"),
-    _entry("stride-ignored-dw", "dw", "dL/dw matches x_pad ⋆ δ with δ used densely: the stride "
-           "was ignored (δ not zero-inserted to δ↑s)", stride_ignored_dw),
-    _entry("groups-crossed", "dw", "dL/dw pairs filter f with the channels of group f mod G "
-           "(round-robin) instead of f // (F/G) (blocks): the groups were crossed",
-           groups_crossed, "; filter f belongs to group f // (F/G)"),
-    _entry("channels-swapped", "dw", "dL/dw was accumulated as (C/G, F/G) and reshaped, not "
-           "transposed, to (F, C/G): the filter and channel axes are swapped", channels_swapped,
-           "; swap axes, never reshape across them"),
-    _entry("bias-not-summed-spatially", "db", "dL/db matches Σ_n mean_o δ: averaged over the "
-           "output positions instead of summed (a shared parameter sums its uses)",
-           bias_mean_over_positions),
-    _entry("forward-convolves", "y", "y matches b + x_pad * w (true convolution, kernel flipped) "
-           "instead of b + x_pad ⋆ w: the forward convolves", forward_convolves),
-    *(entry for gradient in ("dx", "dw", "db", "y") for entry in _generic(gradient)),
-)
-
-
 # --------------------------------------------------------------------------- matching
+
+#: The fitted entries, by family name.
+FITS: dict[str, Callable[[Evidence], Prediction | None]] = {
+    "constant-scale": _fit_scale, "precision-loss": _fit_precision}
 
 
 def reference_bounds(problem: ConvProblem) -> dict[str, np.ndarray]:
@@ -281,30 +206,33 @@ def reference_bounds(problem: ConvProblem) -> dict[str, np.ndarray]:
     ``B_y = (γ_n(dtype) + γ_n(float64))·(conv(|x|, |w|) + |b|)``, ``n = C/G·∏K + 1``.
     """
     bounds = dict(zip(("dx", "dw", "db"), analytic_bounds(problem)))
-    n = problem.w.shape[1] * math.prod(problem.w.shape[2:]) + 1
-    bounds["y"] = (gamma(n, problem.dtype) + gamma(n, np.float64)) * right_answer(
-        _cast(problem, np.float64, np.abs), "y")
+    n = term_counts(problem)["y"]
+    magnitude = right_answer(_cast(problem, np.dtype(np.float64), np.abs), "y")
+    assert magnitude is not None
+    bounds["y"] = (gamma(n, problem.dtype) + gamma(n, np.float64)) * magnitude
     return {k: v for k, v in bounds.items() if v is not None}
 
 
-def _cast(p: ConvProblem, dtype: np.dtype, apply: Callable = np.asarray) -> ConvProblem:
+def _cast(p: ConvProblem, dtype: np.dtype,
+          apply: Callable[[np.ndarray], np.ndarray] = np.asarray) -> ConvProblem:
     def f(a: np.ndarray | None) -> np.ndarray | None:
         return None if a is None else apply(a).astype(dtype)
 
-    return ConvProblem(f(p.x), f(p.w), f(p.b), f(p.dy), p.spec)
+    x, w, dy = (apply(a).astype(dtype) for a in (p.x, p.w, p.dy))
+    return ConvProblem(x, w, f(p.b), dy, p.spec)
 
 
 def _terms(p: ConvProblem, gradient: str) -> int:
-    """n: the products summed into one entry of the gradient (as for the analytic bounds)."""
-    taps, outputs = math.prod(p.w.shape[2:]), p.dy.shape[0] * math.prod(p.dy.shape[2:])
-    return {"dx": p.w.shape[0] // p.spec.groups * taps, "dw": outputs, "db": outputs,
-            "y": p.w.shape[1] * taps + 1}[gradient]
+    """n: the products summed into one entry (y: with the bias once per tap and channel)."""
+    counts = term_counts(p)
+    return 2 * counts["y"] if gradient == "y" else counts[gradient]
 
 
-def _evidence(problem: ConvProblem, user_gradients: dict, bounds: dict | None):
+def evidence(problem: ConvProblem, user_gradients: Mapping[str, np.ndarray | None],
+             bounds: Mapping[str, np.ndarray] | None = None) -> Iterator[Evidence]:
     """The :class:`Evidence` of each gradient given (None entries and misfit shapes skipped)."""
     wide = _cast(problem, np.result_type(problem.dtype, np.float64))
-    absolute = _cast(problem, np.float64, np.abs)
+    absolute = _cast(problem, np.dtype(np.float64), np.abs)
     defaults = {} if set(user_gradients) <= set(bounds or {}) else reference_bounds(problem)
     for name, user in user_gradients.items():
         if name not in LABELS:
@@ -312,50 +240,62 @@ def _evidence(problem: ConvProblem, user_gradients: dict, bounds: dict | None):
         bound, right = (bounds or {}).get(name, defaults.get(name)), right_answer(wide, name)
         if user is None or bound is None or right is None or np.shape(user) != right.shape:
             continue
-        magnitude, m = np.abs(right_answer(absolute, name)), _terms(problem, name) + 2
-        bound = np.asarray(bound, dtype=np.float64) + _gamma(m, wide.dtype) * magnitude  # B*
+        terms = right_answers(absolute)[name]
+        assert terms is not None  # as right is not
+        magnitude = np.abs(terms)
+        m = _terms(problem, name) + 2
+        bound = np.asarray(bound, dtype=np.float64) + gamma(m, wide.dtype) * magnitude  # B*
         user = np.asarray(user).astype(right.dtype)
         yield Evidence(problem, wide, absolute, name, user, bound, right, magnitude, m)
 
 
-def _wrong(problem: ConvProblem, user_gradients: dict, bounds: dict | None):
+def wrong_evidence(problem: ConvProblem, user_gradients: Mapping[str, np.ndarray | None],
+                   bounds: Mapping[str, np.ndarray] | None = None) -> Iterator[Evidence]:
     """The evidence of each gradient beyond B* of the reference somewhere."""
-    for ev in _evidence(problem, user_gradients, bounds):
-        if np.any(np.abs(ev.user - ev.reference) > ev.bound):
+    for ev in evidence(problem, user_gradients, bounds):
+        if np.any(ev.wrong):
             yield ev
 
 
-def _predict(fp: Fingerprint, ev: Evidence) -> Prediction | None:
-    if fp.fit is not None:
-        return fp.fit(ev)
-    value = fp.compute(ev.wide)
-    if value is None:
-        return None
-    slack = _rounding(ev, np.abs(fp.compute(ev.absolute)))
-    return (value, slack, "") if _visible(value, slack, ev) else None
+def _predictions(fp: Fingerprint, ev: Evidence) -> Iterator[Prediction]:
+    """Each variant of ``fp`` on the problem, with its rounding β, where it is visible."""
+    if fp.variants is None:
+        fitted = FITS[fp.family](ev)
+        if fitted is not None:
+            yield fitted
+        return
+    for detail, compute in fp.variants(ev.wide):
+        value = compute(ev.wide)
+        if value is None or value.shape != ev.reference.shape:
+            continue
+        terms = compute(ev.absolute)
+        slack = ev.rounding(np.abs(terms)) if terms is not None else 0.0
+        if ev.visible(value, slack):
+            yield value, np.asarray(slack), detail
 
 
-def _explain(ev: Evidence) -> list[Diagnosis]:
+def explain_gradient(ev: Evidence) -> list[Diagnosis]:
     """Every entry for ``ev.gradient`` that U matches; fallbacks only when nothing else does."""
     found: list[Diagnosis] = []
     fallback: list[Diagnosis] = []
     for fp in (fp for fp in CATALOGUE if fp.gradient == ev.gradient):
-        prediction = _predict(fp, ev)
-        if prediction is not None and _fits(prediction[0], prediction[1], ev):
-            detail = prediction[2]
-            (fallback if fp.fallback else found).append(Diagnosis(
-                fp.name, fp.gradient, fp.sentence.format(detail=detail), fp.fix, detail))
+        for value, slack, detail in _predictions(fp, ev):
+            if ev.fits(value, slack):
+                (fallback if fp.fallback else found).append(Diagnosis(
+                    fp.name, fp.gradient, fp.sentence.replace("{detail}", detail), fp.fix,
+                    detail, fp.family))
+                break
     return found or fallback
 
 
-def mismatched(problem: ConvProblem, user_gradients: dict[str, np.ndarray | None],
-               bounds: dict[str, np.ndarray] | None = None) -> tuple[str, ...]:
+def mismatched(problem: ConvProblem, user_gradients: Mapping[str, np.ndarray | None],
+               bounds: Mapping[str, np.ndarray] | None = None) -> tuple[str, ...]:
     """Names of the gradients that are wrong (beyond B* of the reference): those diagnosed."""
-    return tuple(ev.gradient for ev in _wrong(problem, user_gradients, bounds))
+    return tuple(ev.gradient for ev in wrong_evidence(problem, user_gradients, bounds))
 
 
-def diagnose(problem: ConvProblem, user_gradients: dict[str, np.ndarray | None],
-             bounds: dict[str, np.ndarray] | None = None) -> list[Diagnosis]:
+def diagnose(problem: ConvProblem, user_gradients: Mapping[str, np.ndarray | None],
+             bounds: Mapping[str, np.ndarray] | None = None) -> list[Diagnosis]:
     """Every catalogue entry matched by every wrong gradient, in catalogue order per gradient.
 
     Parameters
@@ -372,7 +312,8 @@ def diagnose(problem: ConvProblem, user_gradients: dict[str, np.ndarray | None],
     list of Diagnosis
         Empty when no gradient is wrong or nothing matches (the rule: module docstring).
     """
-    return [d for ev in _wrong(problem, user_gradients, bounds) for d in _explain(ev)]
+    return [d for ev in wrong_evidence(problem, user_gradients, bounds)
+            for d in explain_gradient(ev)]
 
 
 def match(problem: ConvProblem, name: str, user: np.ndarray, bound: np.ndarray) -> list[Diagnosis]:
