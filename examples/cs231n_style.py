@@ -146,3 +146,31 @@ def conv_backward_wrong(
     dx = dx_pad[:, :, pad : pad + H, pad : pad + W]
     db = dout.sum(axis=(0, 2, 3))
     return np.ascontiguousarray(dx), dw, db
+
+
+class Cs231nConv:
+    """The correct cs231n functions as a gradcheck layer, with the convention's honest claim.
+
+    This is what the README calls ``MyConv``: a user's own class with ``forward``, ``backward``
+    and a ``supports`` that says what it handles (2-d, one stride and one symmetric padding
+    for both dims, no dilation, no groups), so that fuzzing draws nothing else.
+    """
+
+    supports = supports
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, spec: Any) -> np.ndarray:
+        bias = np.zeros(w.shape[0], dtype=w.dtype) if b is None else b
+        out, _ = conv_forward_naive(x, w, bias, _conv_param(spec))
+        return out
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                 spec: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        bias = np.zeros(w.shape[0], dtype=w.dtype) if b is None else b
+        _, cache = conv_forward_naive(x, w, bias, _conv_param(spec))
+        dx, dw, db = conv_backward_naive(dy, cache)
+        return dx, dw, None if b is None else db
+
+
+def _conv_param(spec: Any) -> dict[str, int]:
+    """``{'stride', 'pad'}`` of a uniform, symmetric ConvSpec (what ``supports`` promises)."""
+    return {"stride": spec.stride[0], "pad": spec.padding[0][0]}

@@ -11,8 +11,9 @@ first round that finds nothing new, when the budget is spent, or after ``MAX_FAI
 
 **The budget.**  In all, the rounds draw at most ``(1 + EXTRA_SHARE)·request.examples``
 configurations, and a later round at most as many as the first round checked (drawn plus
-shrinking steps): a layer with a single bug pays at most about twice what the first failure
-cost, whatever the budget.
+shrinking steps) or ``LATER_ROUND_FLOOR`` of the budget, whichever is more: a layer with a
+single bug pays about twice what its first failure cost, plus at most a quarter of the budget
+when that failure was found at once.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ from gradcheck.harness.strategies import conv_problems
 #: After the first failure, later rounds may draw the examples the first round did not use
 #: plus this share of ``request.examples`` again, looking for other bugs (module notes).
 EXTRA_SHARE = 0.5
+
+#: A later round may always draw at least this share of ``request.examples`` (a first bug
+#: found at once must not leave the search for the next one a handful of draws).
+LATER_ROUND_FLOOR = 0.25
 
 #: At most this many distinct failures are looked for in one run.
 MAX_FAILURES = 6
@@ -223,7 +228,8 @@ def fuzz_layer(layer: Any, request: Request | None = None, /, **options: Any) ->
     budget = request.examples + math.ceil(EXTRA_SHARE * request.examples)
     try:
         found = search.round(0, request.examples)
-        first_cost = search.drawn + search.shrink_steps
+        first_cost = max(search.drawn + search.shrink_steps,
+                         math.ceil(LATER_ROUND_FLOOR * request.examples))
         number = 1
         while found and not search.stopped and number < MAX_FAILURES:
             examples = min(budget - search.drawn, first_cost)
