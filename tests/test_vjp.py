@@ -83,11 +83,22 @@ def test_several_inputs():
         check_vjp(matmul, lambda dy, a, b: (dy @ b.T, a @ dy), (a, b))
 
 
-def test_a_kink_inside_the_step_is_reported_as_non_differentiable():
-    x = np.array([1.0, -2.0, 1e-9])  # the last entry sits on ReLU's kink
+def test_a_kink_at_the_point_is_reported_as_non_differentiable():
+    x = np.array([1.0, -2.0, 0.0])  # the last entry sits on ReLU's kink
     with pytest.raises(NonDifferentiable, match="non-differentiable at this point") as info:
         check_vjp(relu, relu_vjp, x)
     assert info.value.entries == [(0, 2)]
+
+
+@pytest.mark.parametrize("distance", [1e-6, 1e-9, 1e-12, -1e-6, -1e-12])
+def test_a_kink_near_the_point_is_no_false_alarm(distance):
+    # the case: the first step straddles the kink; the one-sided ladder on the far
+    # side of it is exact (ReLU is linear there), so the entry is confirmed, not flagged
+    x = np.array([1.0, -2.0, distance])
+    result = check_vjp(relu, relu_vjp, x)
+    assert result.passed and result.comparisons[0].total == 3
+    with pytest.raises(GradientMismatch):  # and the same point still catches a wrong VJP
+        check_vjp(relu, lambda dy, x: 2 * relu_vjp(dy, x), x)
 
 
 @pytest.mark.parametrize(
