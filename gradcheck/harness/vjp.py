@@ -98,9 +98,13 @@ RUNGS = 4
 SHRINK, MAX_LEVELS = 16.0, 14
 #: A pass needs every bound <= RESOLUTION × the input's largest gradient entry.
 RESOLUTION = 1 / 8
+#: A ladder decides a mismatch or a kink only if L moves by RESOLVED × its rounding or more.
+RESOLVED = 8.0
 
 _AGREE, _MISMATCH, _KINK, _OPEN = 0, 1, 2, 3
 _U = unit_roundoff(np.float64)
+#: The smallest first rung: the last rung, h/8, stays a normal number.
+_FLOOR = 2.0 ** (RUNGS - 1) * float(np.finfo(np.float64).tiny)
 
 Entry = tuple[int, int]
 
@@ -251,25 +255,29 @@ def _level(loss: _Loss, flat: np.ndarray, shape: tuple[int, ...], entries: np.nd
     values, errors = loss(points.reshape(-1, *shape))
     (lp, lm), (ep, em) = values.reshape(offsets.shape), errors.reshape(offsets.shape)
     l0, e0 = center
+    ladders = []
     with np.errstate(all="ignore"):
-        central = (lp - lm) / (2 * rungs)
-        right, left = (lp - l0) / rungs, (l0 - lm) / rungs
-        return (
-            _extrapolate(central, (ep + em) / (2 * rungs) + _U * np.abs(central), 2),
-            _extrapolate(right, (ep + e0) / rungs + _U * np.abs(right), 1),
-            _extrapolate(left, (em + e0) / rungs + _U * np.abs(left), 1),
-        )
+        for change, noise, width, p in ((lp - lm, ep + em, 2 * rungs, 2),
+                                        (lp - l0, ep + e0, rungs, 1),
+                                        (l0 - lm, em + e0, rungs, 1)):
+            rule = change / width
+            # resolved: L moves by well over its rounding across the widest rung, or not at
+            # all at any rung (f exactly flat); otherwise quiet differences prove nothing
+            resolved = np.all(change == 0, axis=0) | (np.abs(change[0]) >= RESOLVED * noise[0])
+            ladders.append((*_extrapolate(rule, noise / width + _U * np.abs(rule), p), resolved))
+    return tuple(ladders)
 
 
 def _decide(g: np.ndarray, g_bound: float, central, right, left):
     """Verdict per entry at one level, with the witness value and bound that decided it."""
-    (c, bc, okc, _), (r, br, okr, _), (lv, bl, okl, _) = central, right, left
+    (c, bc, okc, _, sure_c), (r, br, okr, _, sure_r), (lv, bl, okl, _, sure_l) = (
+        central, right, left)
     with np.errstate(all="ignore"):
-        kink = okr & okl & (np.abs(r - lv) > br + bl)
+        kink = okr & sure_r & okl & sure_l & (np.abs(r - lv) > br + bl)
         near = [okc & (np.abs(g - c) <= bc + g_bound), okr & (np.abs(g - r) <= br + g_bound),
                 okl & (np.abs(g - lv) <= bl + g_bound)]
         agree = ~kink & (near[0] | near[1] | near[2])
-        mismatch = (~kink & ~agree & okc & okr & okl
+        mismatch = (~kink & ~agree & okc & sure_c & okr & sure_r & okl & sure_l
                     & (np.abs(c - r) <= bc + br) & (np.abs(c - lv) <= bc + bl))
     verdict = np.select([kink, agree, mismatch], [_KINK, _AGREE, _MISMATCH], _OPEN)
     value = np.select([near[0], near[1], near[2]], [c, r, lv], c)
@@ -281,7 +289,13 @@ def _first_steps(flat: np.ndarray) -> np.ndarray:
     """``h_0 = 2^round(log2(2^-10·max(|x_j|, s)))``, s = max|x| (1 when x is all zeros)."""
     magnitude = np.abs(flat)
     scale = float(magnitude.max(initial=0.0)) or 1.0
-    return np.exp2(np.round(np.log2(RELATIVE_STEP * np.maximum(magnitude, scale))))
+    return _power_of_two(RELATIVE_STEP * np.maximum(magnitude, scale))
+
+
+def _power_of_two(h: np.ndarray) -> np.ndarray:
+    """The nearest power of two, and at least ``2^(RUNGS − 1)`` × the smallest normal."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.exp2(np.round(np.log2(h))), _FLOOR)
 
 
 def _open_reason(central, right, left, noisy: np.ndarray, h: np.ndarray,
@@ -326,9 +340,11 @@ def _examine(loss: _Loss, x: np.ndarray, g: np.ndarray, g_bound: float, method: 
             ok = np.isfinite(v) & np.isfinite(b) & (np.abs(gf - v) <= b + g_bound)
         verdict[ok], value[ok], bound[ok] = _AGREE, v[ok], b[ok]
         active = np.flatnonzero(~ok)
-    h, floor = _first_steps(flat), 16 * _U * np.abs(flat)
+    h, floor = _first_steps(flat), np.maximum(16 * _U * np.abs(flat), _FLOOR)
+    own = _power_of_two(RELATIVE_STEP * np.abs(flat))  # the entry's own relative step
     scale_g = float(np.abs(gf).max(initial=0.0))
     pending, pending_value, pending_bound = np.full(n, _OPEN), np.zeros(n), np.full(n, np.inf)
+    last_noise = np.full(n, np.inf)
     for level in range(MAX_LEVELS):
         if not active.size:
             break
@@ -341,22 +357,38 @@ def _examine(loss: _Loss, x: np.ndarray, g: np.ndarray, g_bound: float, method: 
             confirmed = (v != _OPEN) & (v == seen_before) & (
                 (v == _KINK) | (np.abs(val - pending_value[active])
                                 <= b + pending_bound[active]))
-        done = (v == _AGREE) | confirmed
-        pending[active] = np.where(done, _OPEN, v)
-        pending_value[active], pending_bound[active] = val, b
-        verdict[active[done]], value[active[done]], bound[active[done]] = v[done], val[done], b[
-            done]
         with np.errstate(all="ignore"):
             seen = np.stack([np.where(np.isfinite(w[0]), np.abs(w[0]), 0.0)
                              for w in (central, right, left)]).max(axis=0)
             noise = np.fmin(np.fmin(central[3], right[3]), left[3])
-            noisy = noise > RESOLUTION * np.maximum(scale_g, seen)
+            # too noisy to resolve, and the noise grows as the step shrinks (it falls while
+            # h >> |x_j| if argument rounding u·|x_j + h| dominates): no smaller step helps
+            noisy = ((noise > RESOLUTION * np.maximum(scale_g, seen)) & np.isfinite(noise)
+                     & ~(noise < last_noise[active]))
+        last_noise[active] = noise
+        # an agreement within a bound too wide to resolve anything is kept, and a smaller
+        # step tried for a tighter one; it stands only if no later level does better
+        agree = v == _AGREE
+        loose = agree & (b + g_bound > RESOLUTION * scale_g)
+        better = loose & (b < bound[active])
+        verdict[active[better]], value[active[better]], bound[active[better]] = (
+            _AGREE, val[better], b[better])
+        done = (agree & ~loose) | confirmed
+        pending[active] = np.where(done | agree, _OPEN, v)
+        pending_value[active], pending_bound[active] = val, b
+        verdict[active[done]], value[active[done]], bound[active[done]] = v[done], val[done], b[
+            done]
         last = (h[active] / SHRINK * 2.0 ** (1 - RUNGS) < floor[active]) | (
             level == MAX_LEVELS - 1)
-        stop = ~done & (noisy | last)
+        stop = ~done & (noisy | last) & (verdict[active] != _AGREE)
+        settle = ~done & (noisy | last) & (verdict[active] == _AGREE)
+        done |= settle
         c_stop, r_stop, l_stop = (tuple(part[stop] for part in w) for w in (central, right, left))
         why = _open_reason(c_stop, r_stop, l_stop, noisy[stop], h[active[stop]], v[stop])
         reasons.update(zip(active[stop].tolist(), why))
+        # leaving f's domain (NaN/inf on a rung): jump to the entry's own relative step
+        jump = ~np.all(np.isfinite(np.stack([central[0], right[0], left[0]])), axis=0)
+        h[active[jump]] = np.minimum(h[active[jump]], own[active[jump]] * SHRINK)
         active = active[~done & ~stop]
         h[active] /= SHRINK
     return verdict, value, bound, reasons
