@@ -280,9 +280,10 @@ def _decide(g: np.ndarray, g_bound: float, central, right, left):
         mismatch = (~kink & ~agree & okc & sure_c & okr & sure_r & okl & sure_l
                     & (np.abs(c - r) <= bc + br) & (np.abs(c - lv) <= bc + bl))
     verdict = np.select([kink, agree, mismatch], [_KINK, _AGREE, _MISMATCH], _OPEN)
-    value = np.select([near[0], near[1], near[2]], [c, r, lv], c)
-    bound = np.select([near[0], near[1], near[2]], [bc, br, bl], bc)
-    return verdict, value, bound
+    value = np.select(near, [c, r, lv], c)
+    bound = np.select(near, [bc, br, bl], bc)
+    noise = np.select(near, [central[3], right[3], left[3]], central[3])
+    return verdict, value, bound, noise
 
 
 def _first_steps(flat: np.ndarray) -> np.ndarray:
@@ -336,8 +337,10 @@ def _examine(loss: _Loss, x: np.ndarray, g: np.ndarray, g_bound: float, method: 
     if method != "richardson":  # the chosen rule first; the ladder decides what it cannot
         first = numeric_gradient(loss.values, x, method=method, error_bound=loss.errors)
         v, b = first.value.reshape(-1).real, first.error.reshape(-1)
-        with np.errstate(all="ignore"):
-            ok = np.isfinite(v) & np.isfinite(b) & (np.abs(gf - v) <= b + g_bound)
+        with np.errstate(all="ignore"):  # accepted when tight; otherwise the ladder decides
+            ok = (np.isfinite(v) & (np.abs(gf - v) <= b + g_bound)
+                  & (first.truncation.reshape(-1) <= first.roundoff.reshape(-1))
+                  & (b + g_bound <= RESOLUTION * float(np.abs(gf).max(initial=0.0))))
         verdict[ok], value[ok], bound[ok] = _AGREE, v[ok], b[ok]
         active = np.flatnonzero(~ok)
     h, floor = _first_steps(flat), np.maximum(16 * _U * np.abs(flat), _FLOOR)
@@ -349,7 +352,7 @@ def _examine(loss: _Loss, x: np.ndarray, g: np.ndarray, g_bound: float, method: 
         if not active.size:
             break
         central, right, left = _level(loss, flat, x.shape, active, h[active], (l0, e0))
-        v, val, b = _decide(gf[active], g_bound, central, right, left)
+        v, val, b, b_noise = _decide(gf[active], g_bound, central, right, left)
         # a mismatch or kink must repeat at the next level (values consistent for a
         # mismatch): a ladder of steps far beyond f's scale can alias into a smooth-looking one
         seen_before = pending[active]
@@ -366,14 +369,15 @@ def _examine(loss: _Loss, x: np.ndarray, g: np.ndarray, g_bound: float, method: 
             noisy = ((noise > RESOLUTION * np.maximum(scale_g, seen)) & np.isfinite(noise)
                      & ~(noise < last_noise[active]))
         last_noise[active] = noise
-        # an agreement within a bound too wide to resolve anything is kept, and a smaller
-        # step tried for a tighter one; it stands only if no later level does better
+        # an agreement whose bound is mostly truncation (|R_1 − R_2| > rounding) is kept and a
+        # smaller step tried for a tighter one, until the bound is rounding-limited or grows
         agree = v == _AGREE
-        loose = agree & (b + g_bound > RESOLUTION * scale_g)
-        better = loose & (b < bound[active])
+        better = agree & (b < bound[active])
         verdict[active[better]], value[active[better]], bound[active[better]] = (
             _AGREE, val[better], b[better])
-        done = (agree & ~loose) | confirmed
+        done = (agree & ((b <= 2 * b_noise) | ~better)) | confirmed
+        v = np.where(agree, _AGREE, v)
+        val, b = np.where(agree, value[active], val), np.where(agree, bound[active], b)
         pending[active] = np.where(done | agree, _OPEN, v)
         pending_value[active], pending_bound[active] = val, b
         verdict[active[done]], value[active[done]], bound[active[done]] = v[done], val[done], b[
