@@ -44,25 +44,41 @@ errors t_m shrink at least twofold (by 2^(p+1) or more), so ``|t_2| ≤ |t_1 −
 — the consistency of successive extrapolations bounds the truncation, the r's bound the
 rounding.  This is the bound of every estimate below.
 
-Decision at one level (g the analytic entry, b_g its rounding bound):
+Where the bound cannot reach.  Quiet differences prove smoothness only if L moves at all:
+with sin at |x| = 1e16 the argument rounding u·|x| ≈ 1 swamps the whole range of sin, every
+rung is "within rounding", and the ladder reads a confident 0.  A ladder therefore *resolves*
+only if L changes across its widest rung by ``RESOLVED`` (8) times that change's rounding or
+more — or not at all, bit for bit, at any rung (f exactly flat, as ReLU below its kink).
 
-* kink: both one-sided ladders asymptotic and ``|R⁺ − R⁻| > B⁺ + B⁻`` → :class:`NonDifferentiable`;
+Decision at one level (g the analytic entry, b_g = γ_κ·‖g‖_∞ its rounding):
+
+* kink: both one-sided ladders asymptotic and resolved, ``|R⁺ − R⁻| > B⁺ + B⁻``;
 * agree: some asymptotic ladder has ``|g − R| ≤ B + b_g`` (a one-sided one suffices: it is the
   derivative at x whenever the other side straddles a kink or leaves f's domain);
-* mismatch: central, right and left all asymptotic, mutually consistent, and g outside every
-  one of their bounds — three witnesses, so a straddled kink (which corrupts at most the rungs
-  that cross it, and fails the ratio test) cannot produce it → :class:`GradientMismatch`;
-* otherwise (a straddled kink, NaN/inf from leaving the domain, a step too large for f's
-  scale) the step is divided by 16 and the level repeated, down to ``16·u·|x_j|`` (points
-  must stay distinct) or ``MAX_LEVELS`` levels, or until the rounding alone exceeds
-  ``RESOLUTION`` of the gradient's scale; then the entry is **inconclusive**
-  (:class:`VjpInconclusive`), never silently dropped.
+* mismatch: central, right and left all asymptotic and resolved, mutually consistent, and g
+  outside every one of their bounds — three witnesses; a straddled kink corrupts only the
+  rungs that cross it and fails the ratio test on that side;
+* otherwise (a straddled kink, NaN/inf outside f's domain, a step too large for f's scale)
+  the step is divided by 16 — on NaN/inf it first drops to the entry's own relative step
+  ``2^-10·|x_j|`` — and the level repeated.
 
-Finally an agreeing entry whose bound exceeds ``RESOLUTION·max(‖g‖_∞, ‖L'‖_∞)`` of its input
-is inconclusive too: a pass guarantees ``|g_j − L'_j| ≤ 2·RESOLUTION·scale`` for every entry,
-so a VJP off by a factor 2, a sign, ×1000 or all zeros cannot pass.  Outcomes rank mismatch >
-kink > inconclusive > pass.  ``fuzz_vjp`` redraws at kinks and inconclusive points and counts
-them by reason in its :class:`VjpFuzzResult`.
+A mismatch or a kink must be seen at two successive levels (the mismatch with consistent
+values): a geometric ladder of steps far beyond f's scale can alias into a smooth-looking one
+(sin at 1e8 with h = 2^13, whose rungs sit near multiples of 2π).  An agreement whose bound is
+mostly truncation (more than twice its rounding) is kept while a smaller step is tried for a
+tighter one.  The descent ends at ``MAX_LEVELS`` levels, at ``h/8 < 16·u·|x_j|`` (points must
+stay distinct), or when rounding alone exceeds ``RESOLUTION`` of the gradient's scale and grows
+as the step shrinks; an entry still undecided is **inconclusive** (:class:`VjpInconclusive`),
+never silently dropped.
+
+Finally an agreeing entry whose bound exceeds ``RESOLUTION·max(‖g‖_∞, ‖R‖_∞)`` of its input
+(τ = 1/8) is inconclusive too.  So a pass guarantees, per input and per entry,
+``|g_j − L'_j| ≤ 2τ/(1 − τ)·max(‖g‖_∞, ‖L'‖_∞) < 0.3·max(…)``: a VJP off by a factor 2, a
+sign, ×1000 or all zeros cannot pass.  Typical bounds are far tighter (1e-9 relative for sin
+at |x| ≤ 1; 1e-5 at 1e8, where argument rounding limits any difference quotient; sin beyond
+~1e13 has no correct digit left and is inconclusive).  Verdicts rank mismatch > kink >
+inconclusive > pass.  ``fuzz_vjp`` redraws at kinks and inconclusive points and counts them,
+by reason, in its :class:`VjpFuzzResult`.
 """
 
 from __future__ import annotations
