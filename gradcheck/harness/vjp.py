@@ -104,7 +104,7 @@ from gradcheck.errors import (
 )
 from gradcheck.floating import gamma, unit_roundoff
 from gradcheck.judge.result import CheckResult, compare_arrays
-from gradcheck.witnesses.differences import METHODS, numeric_gradient
+from gradcheck.witnesses.differences import DEFAULT_CHUNK_BYTES, METHODS, numeric_gradient
 
 #: First step relative to max(|x_j|, max|x|): 2^-10 ≈ u^(1/5) of float64.
 RELATIVE_STEP = 2.0**-10
@@ -265,11 +265,20 @@ def _level(loss: _Loss, flat: np.ndarray, shape: tuple[int, ...], entries: np.nd
            h: np.ndarray, center: tuple[float, float]):
     """Central, right and left ladders at steps h·2^-m for each entry (one batched call)."""
     rungs = h[None, :] * 2.0 ** -np.arange(RUNGS)[:, None]  # (RUNGS, n)
-    offsets = np.stack([rungs, -rungs])  # (2, RUNGS, n)
-    points = np.repeat(flat[None], offsets.size, axis=0)
-    points[np.arange(offsets.size), np.tile(entries, 2 * RUNGS)] += offsets.reshape(-1)
-    values, errors = loss(points.reshape(-1, *shape))
-    (lp, lm), (ep, em) = values.reshape(offsets.shape), errors.reshape(offsets.shape)
+    offsets = np.stack([rungs, -rungs]).reshape(2 * RUNGS, -1)  # (2·RUNGS, n)
+    columns = np.broadcast_to(entries, offsets.shape)
+    chunk = max(1, DEFAULT_CHUNK_BYTES // (max(flat.nbytes, 1) * 2 * RUNGS))
+    parts = []
+    for start in range(0, len(entries), chunk):  # at most DEFAULT_CHUNK_BYTES of points
+        block = slice(start, start + chunk)
+        step, column = offsets[:, block].reshape(-1), columns[:, block].reshape(-1)
+        points = np.repeat(flat[None], step.size, axis=0)
+        points[np.arange(step.size), column] += step
+        values, errors = loss(points.reshape(-1, *shape))
+        parts.append((values.reshape(2 * RUNGS, -1), errors.reshape(2 * RUNGS, -1)))
+    values = np.concatenate([v for v, _ in parts], axis=1).reshape(2, RUNGS, -1)
+    errors = np.concatenate([e for _, e in parts], axis=1).reshape(2, RUNGS, -1)
+    (lp, lm), (ep, em) = values, errors
     l0, e0 = center
     ladders = []
     with np.errstate(all="ignore"):
