@@ -57,15 +57,22 @@ _EXPORTS: dict[str, str] = {
     "check_vjp": "gradcheck.harness.vjp",
     "fuzz_vjp": "gradcheck.harness.vjp",
     "NonDifferentiable": "gradcheck.harness.vjp",
+    "VjpInconclusive": "gradcheck.harness.vjp",
+    "VjpFuzzResult": "gradcheck.harness.vjp",
+    "Request": "gradcheck.harness.request",
+    "CheckOptions": "gradcheck.harness.request",
+    "Failure": "gradcheck.harness.outcome",
 }
 
 __all__ = [
+    "CheckOptions",
     "CheckResult",
     "Comparison",
     "ConvProblem",
     "ConvSpec",
     "ConvTransposeProblem",
     "ConvTransposeSpec",
+    "Failure",
     "FuzzResult",
     "GradcheckError",
     "GradientMismatch",
@@ -78,7 +85,10 @@ __all__ = [
     "NonDifferentiable",
     "PoolProblem",
     "PoolSpec",
+    "Request",
     "Supports",
+    "VjpFuzzResult",
+    "VjpInconclusive",
     "avg_pool_backward",
     "avg_pool_forward",
     "check_gradients",
@@ -152,7 +162,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         layer_from_functions,
         layer_from_torch,
     )
-    from gradcheck.harness.vjp import NonDifferentiable, check_vjp, fuzz_vjp
+    from gradcheck.harness.outcome import Failure
+    from gradcheck.harness.request import CheckOptions, Request
+    from gradcheck.harness.vjp import (
+        NonDifferentiable,
+        VjpFuzzResult,
+        VjpInconclusive,
+        check_vjp,
+        fuzz_vjp,
+    )
     from gradcheck.judge.compare import (
         check_gradients,
         compare_adjoint,

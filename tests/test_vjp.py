@@ -58,7 +58,7 @@ CORRECT = [
 
 @pytest.mark.parametrize(("f", "vjp"), CORRECT)
 def test_correct_vjps_pass_fuzzing_without_false_alarms(f, vjp):
-    fuzz_vjp(f, vjp, NORMAL, max_examples=150)
+    fuzz_vjp(f, vjp, NORMAL, examples=150)
 
 
 WRONG = [
@@ -72,7 +72,7 @@ WRONG = [
 @pytest.mark.parametrize(("f", "vjp"), WRONG)
 def test_wrong_vjps_are_caught(f, vjp):
     with pytest.raises(GradientMismatch):
-        fuzz_vjp(f, vjp, NORMAL, max_examples=150)
+        fuzz_vjp(f, vjp, NORMAL, examples=150)
 
 
 def test_several_inputs():
@@ -127,7 +127,7 @@ def test_relu_just_right_of_its_kink_passes():
 
 def test_fuzzing_relu_near_its_kink_redraws_and_counts():
     near_zero = st.floats(-1e-5, 1e-5, allow_subnormal=False).map(lambda v: np.array([v]))
-    result = fuzz_vjp(relu, relu_vjp, near_zero, max_examples=60, seed=5)
+    result = fuzz_vjp(relu, relu_vjp, near_zero, examples=60, seed=5)
     assert result.checked > 0
     assert set(result.redrawn) <= {"non-differentiable", "inconclusive: undecided",
                                    "inconclusive: unresolved"}
@@ -135,13 +135,13 @@ def test_fuzzing_relu_near_its_kink_redraws_and_counts():
 
 def test_fuzz_counts_each_redraw_reason():
     points = st.sampled_from([np.array([0.0]), np.array([1.5])])  # 0 sits on the kink
-    result = fuzz_vjp(relu, relu_vjp, points, max_examples=20)
+    result = fuzz_vjp(relu, relu_vjp, points, examples=20)
     assert result.checked >= 1 and result.redrawn.get("non-differentiable", 0) >= 1
 
 
 def test_fuzz_that_checks_nothing_is_not_a_pass():
     with pytest.raises(VjpInconclusive, match="no point could be checked"):
-        fuzz_vjp(relu, relu_vjp, st.just(np.zeros(2)), max_examples=5)
+        fuzz_vjp(relu, relu_vjp, st.just(np.zeros(2)), examples=5)
 
 
 def log_vjp(dy, x):

@@ -89,7 +89,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import given, reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -99,10 +99,12 @@ from gradcheck.errors import (
     GradientMismatch,
     LayerError,
     choice,
+    integer,
     invalid,
     invalid_type,
 )
 from gradcheck.floating import gamma, unit_roundoff
+from gradcheck.harness.search import search_settings
 from gradcheck.judge.result import CheckResult, compare_arrays
 from gradcheck.witnesses.differences import DEFAULT_CHUNK_BYTES, METHODS, numeric_gradient
 
@@ -543,7 +545,7 @@ def fuzz_vjp(
     vjp: Callable[..., Any],
     strategy: st.SearchStrategy[Any],
     *,
-    max_examples: int = 100,
+    examples: int = 100,
     seed: int = 0,
     method: str = "richardson",
 ) -> VjpFuzzResult:
@@ -558,8 +560,7 @@ def fuzz_vjp(
     redrawn: dict[str, int] = {}
 
     @hypothesis_seed(seed)
-    @settings(max_examples=max_examples, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @search_settings(integer("examples", examples, low=1))
     @given(strategy)
     def run(inputs: Any) -> None:
         nonlocal checked
