@@ -60,11 +60,18 @@ Kind = tuple[str, frozenset[str]]
 
 
 def _kind(error: Exception) -> Kind:
-    """``("layer-error", {reason})`` or ``("mismatch", {wrong arrays})``."""
+    """``("layer-error", {reason})`` or ``("mismatch", {wrong arrays})``.
+
+    A wrong forward counts as ``{"y"}`` alone: the gradients are checked against differences
+    of the layer's own forward, so where y is wrong their discrepancies cannot be told apart
+    from its consequences; a gradient bug of its own shows where the forward is right.
+    """
     if isinstance(error, LayerError):
         return "layer-error", frozenset({error.reason})
     result = getattr(error, "result", None)
-    wrong = result.wrong() if result is not None else ()
+    wrong = set(result.wrong() if result is not None else ())
+    if "y" in wrong:
+        wrong = {"y"}
     return "mismatch", frozenset(wrong or ("consistency",))
 
 

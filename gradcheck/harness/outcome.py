@@ -260,8 +260,10 @@ def fuzz_text(result: FuzzResult, reproduce: str | None = None) -> str:
     several = len(result.failures) > 1
     for number, failure in enumerate(result.failures, 1):
         if several:
-            lines.append(f"--- failure {number} of {len(result.failures)}: {failure.what()} "
-                         f"(found after {failure.found_after} configurations)")
+            named = failure.explanation.diagnoses if failure.explanation is not None else ()
+            name = f" [{named[0].name}]" if named else ""
+            lines.append(f"--- failure {number} of {len(result.failures)}: {failure.what()}"
+                         f"{name} (found within {failure.found_after} configurations)")
         lines += failure_lines(failure)
     lines.append(f"reproduce: {reproduce or result.request.command()}")
     return "\n".join(lines)
