@@ -25,11 +25,24 @@ _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
 
 def _user_traceback(error: BaseException) -> str:
-    """The traceback trimmed to the user's frames (gradcheck's own frames removed)."""
+    """The traceback trimmed to the user's frames.
+
+    gradcheck's own frames are removed, and so are the installed libraries' frames below the
+    user's last one (numpy's internals under a failing ``np.max``): what is left is the user's
+    code down to the line that failed.
+    """
     frames = [f for f in traceback.extract_tb(error.__traceback__)
               if not str(Path(f.filename).resolve()).startswith(_PACKAGE_DIR + os.sep)]
+    while len(frames) > 1 and _installed(frames[-1].filename):
+        frames.pop()
     lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
     return "".join(lines).rstrip()
+
+
+def _installed(filename: str) -> bool:
+    """A frame of an installed library (site-packages), not of the user's own files."""
+    parts = Path(filename).parts
+    return "site-packages" in parts or "dist-packages" in parts
 
 
 def _call(what: str, fn: Callable[..., Any], args: tuple[Any, ...], deadline: float | None) -> Any:

@@ -166,7 +166,9 @@ class FuzzResult:
 
 
 def _wrapped(text: str, indent: str = "") -> list[str]:
-    return textwrap.wrap(text, _WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
+    """``text`` wrapped at the report's width; continuation lines indented past ``indent``."""
+    follow = " " * len(indent) + "  "
+    return textwrap.wrap(text, _WIDTH, initial_indent=indent, subsequent_indent=follow,
                          break_on_hyphens=False) or [indent]
 
 
@@ -236,7 +238,8 @@ def _verdict(result: FuzzResult) -> str:
     first = result.failures[0]
     head = f"LAYER ERROR ({first.reason})" if first.status == "layer-error" else "MISMATCH"
     if len(result.failures) > 1:
-        kinds = "; ".join(f.what() for f in result.failures)
+        kinds = "; ".join(f.what().replace("LAYER ERROR", "layer error")
+                          for f in result.failures)
         return (f"{head}  {name}: {len(result.failures)} distinct failures in "
                 f"{result.examples} configurations ({kinds})")
     what = ("the layer misbehaved, so no gradient was checked"
