@@ -235,9 +235,9 @@ def timing_table(sizes: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...], rep
             calls_lines.append(f"{name:<26}{gc_calls}")
             continue
         slow_text = (f"{1e3 * slow['seconds']:10.1f}ms" if slow["seconds"] is not None
-                     else f"~{slow['estimate']:8.0f}s*")
+                     else f"~{slow['estimate']:.0f}s*")
         slow_ratio = (f"{slow['seconds'] / full['seconds']:10.1f}x" if slow["seconds"]
-                      else f"~{slow['estimate'] / full['seconds']:9.0f}x")
+                      else f"~{slow['estimate'] / full['seconds']:.0f}x")
         print(f"{name:<26}{slow_text:>12}{1e3 * fast['seconds']:10.2f}ms{gc_text}"
               f"{slow_ratio:>11}{fast['seconds'] / quick['seconds']:10.2f}x{own_ratio:>11}")
         calls_lines.append(
