@@ -2,6 +2,7 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_fuzz.py [--examples 300]
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_fuzz.py --profile 20
+    python benchmarks/bench_fuzz.py --quick
 
 The problems are the default 2-d distribution, ``conv_problems(dims=2)``, drawn once by
 hypothesis (the drawing is not timed) so that every variant checks the same configurations:
@@ -11,6 +12,9 @@ hypothesis (the drawing is not timed) so that every variant checks the same conf
 * ``check_layer`` on the naive numpy layer (``examples/naive_conv.py``) in ``mode="full"``,
   ``"fast"`` and ``"auto"``;
 * ``fuzz_layer`` on the same layer: the whole loop, hypothesis's generation included.
+
+Each row's last column is its time per configuration over the first row's, measured in the
+same run.  ``--quick`` is the same table on 12 configurations (a few seconds).
 
 ``--profile SECONDS`` instead runs ``fuzz_layer`` on the naive layer for about that long under
 cProfile and prints the functions with the most time of their own, and how the total splits
@@ -26,11 +30,16 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
+
+# examples/ is a folder of the checkout, not installed: put the repository root on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples.naive_conv import layer as naive_layer
 from gradcheck import check_layer, fuzz_layer
@@ -73,24 +82,41 @@ VARIANTS: dict[str, Callable[[ConvProblem], object]] = {
 }
 
 
+#: Configurations drawn by ``--quick`` (and by default).
+QUICK_EXAMPLES = 12
+DEFAULT_EXAMPLES = 300
+
+
+def _row(name: str, count: int, elapsed: float, baseline: float) -> str:
+    """One table row: configurations per second, ms per configuration, × the first row."""
+    per = elapsed / count
+    return f"{name:<36}{count / elapsed:11.1f}{1e3 * per:11.2f}{per / baseline:10.2f}x"
+
+
 def throughput(examples: int, seed: int) -> None:
     problems = draw_problems(examples, seed)
     sizes = sorted(p.x.size + p.w.size + (0 if p.b is None else p.b.size) for p in problems)
     print(f"{len(problems)} problems from conv_problems(dims=2), seed {seed}; perturbations "
           f"(x.size + w.size + b.size) median {sizes[len(sizes) // 2]}, max {sizes[-1]}")
-    print(f"{'variant':<36}{'configs/s':>11}{'ms/config':>11}")
+    print(f"ratio: time per configuration / '{next(iter(VARIANTS))}', this run")
+    print(f"{'variant':<36}{'configs/s':>11}{'ms/config':>11}{'ratio':>11}")
+    for check in VARIANTS.values():
+        check(problems[0])  # warm up: the first call of each pays lazy imports and caches
+    baseline = 0.0
     for name, check in VARIANTS.items():
         start = time.perf_counter()
         for problem in problems:
             check(problem)
         elapsed = time.perf_counter() - start
-        print(f"{name:<36}{len(problems) / elapsed:11.1f}{1e3 * elapsed / len(problems):11.2f}")
+        baseline = baseline or elapsed / len(problems)
+        print(_row(name, len(problems), elapsed, baseline))
     for mode in ("full", "fast"):
         start = time.perf_counter()
-        result = fuzz_layer(naive_layer, examples=examples, seed=seed, mode=mode, claim={'dims': (2,)})
+        result = fuzz_layer(naive_layer, examples=examples, seed=seed, mode=mode,
+                            claim={"dims": (2,)})
         elapsed = time.perf_counter() - start
-        print(f"{'fuzz_layer(naive), ' + mode:<36}{result.examples / elapsed:11.1f}"
-              f"{1e3 * elapsed / result.examples:11.2f}   (hypothesis included; {result.status})")
+        print(_row(f"fuzz_layer(naive), {mode}", result.examples, elapsed, baseline)
+              + f"   (hypothesis included; {result.status})")
 
 
 def _origin(filename: str, name: str) -> str:
@@ -129,15 +155,19 @@ def profile(seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=300)
+    parser.add_argument("--examples", type=int, default=None,
+                        help=f"configurations (default {DEFAULT_EXAMPLES}; {QUICK_EXAMPLES} quick)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true",
+                        help="the same table on a few configurations")
     parser.add_argument("--profile", type=float, metavar="SECONDS",
                         help="profile fuzz_layer on the naive layer for about this long")
     args = parser.parse_args()
     if args.profile:
         profile(args.profile)
     else:
-        throughput(args.examples, args.seed)
+        default = QUICK_EXAMPLES if args.quick else DEFAULT_EXAMPLES
+        throughput(args.examples if args.examples is not None else default, args.seed)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """gradcheck against torch.autograd.gradcheck on the same numpy layer, side by side in one run.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_vs_torch.py
+    python benchmarks/bench_vs_torch.py --quick
 
 The layer is ``examples/naive_conv.py``'s NaiveConv (numpy): torch checks it wrapped as a
 ``torch.autograd.Function`` (forward calls ``NaiveConv.forward``, backward ``NaiveConv.backward``,
@@ -20,6 +21,11 @@ backward call either checker makes is counted.
    the first failing configuration, before fuzz_layer would shrink it) given the same
    wall-clock time as torch's slow mode took on that layer.
 
+``--quick``: the same two tables on the two smaller sizes, ``--repeat 2``, ``--slow-cap 1``, and
+the wrong layers at x (1,2,5,5), w (2,2,3,3) — a few seconds.  torch is an optional extra:
+without it the torch columns are skipped (gradcheck's are still timed, with the ratio of its
+full to its fast mode) and the fuzzing budget is ``--fuzz-budget`` seconds per layer.
+
 Environment: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set, slow numpy's BLAS; unset them for
 this command only, as above.  gradcheck's reference convolutions (which bound the rounding) are
 BLAS matrix products, and on some machines (seen on a 2-vCPU sandbox) OpenBLAS's worker threads,
@@ -33,13 +39,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hypothesis
 import numpy as np
-import torch
+
+try:
+    import torch
+except ImportError:  # the torch extra is optional: its columns are skipped
+    torch = None
+
+# examples/ is a folder of the checkout, not installed: put the repository root on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples.mistakes import MISTAKES
 from examples.naive_conv import NaiveConv
@@ -51,6 +66,10 @@ from gradcheck.strategies import conv_problems
 SIZES = (((1, 1, 8, 8), (1, 1, 3, 3)), ((2, 3, 16, 16), (4, 3, 3, 3)),
          ((4, 8, 32, 32), (8, 8, 3, 3)))
 UNIT_TEST = ((2, 3, 8, 8), (4, 3, 3, 3))
+#: ``--quick``: the two smaller sizes, and the wrong layers at a smaller unit-test configuration.
+QUICK_SIZES = SIZES[:2]
+QUICK_UNIT_TEST = ((1, 2, 5, 5), (2, 2, 3, 3))
+SKIPPED = "skipped"
 SPEC = ConvSpec.create(2, padding=1)
 
 
@@ -162,49 +181,72 @@ def torch_slow_calls(problem: ConvProblem) -> tuple[int, int]:
     return 2 * (p.x.size + p.w.size + p.b.size) + 2, 2 * p.dy.size + 2
 
 
-def timing_table(repeat: int, slow_cap: float) -> None:
+def torch_checks(p: ConvProblem, repeat: int, slow_cap: float,
+                 calibration: float | None) -> tuple[dict[str, Any], dict[str, Any], float | None]:
+    """torch's slow (run, or estimated above ``slow_cap``) and fast checks of the correct layer.
+
+    Returns them with the calibration (measured slow time / the call counts' predicted time)
+    that the next, larger size's estimate uses.
+    """
+    layer = NaiveConv()
+    slow_repeat = 1 if p.x.size > 100 else repeat
+    predicted = None
+    if calibration is not None:
+        f_calls, b_calls = torch_slow_calls(p)
+        f_sec, b_sec = call_seconds(p)
+        predicted = calibration * (f_calls * f_sec + b_calls * b_sec)
+    if predicted is not None and predicted > slow_cap:
+        slow = {"seconds": None, "calls": torch_slow_calls(p), "estimate": predicted}
+    else:
+        slow = run_torch(layer, p, fast=False, repeat=slow_repeat + 1)
+        f_calls, b_calls = slow["calls"]
+        f_sec, b_sec = call_seconds(p)
+        calibration = slow["seconds"] / (f_calls * f_sec + b_calls * b_sec)
+    fast = run_torch(layer, p, fast=True, repeat=repeat + 1)
+    return slow, fast, calibration
+
+
+def timing_table(sizes: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...], repeat: int,
+                 slow_cap: float) -> None:
     print(f"1. time per check of the correct layer (median of {repeat}), float64, stride 1, "
           "padding 1")
+    if torch is None:
+        print("torch not installed: the torch columns are skipped "
+              "(pip install 'gradcheck[torch]')")
     header = (f"{'x / w':<26}{'torch slow':>12}{'torch fast':>12}{'gc full':>10}{'gc fast':>10}"
-              f"{'slow/full':>11}{'fast/fast':>11}")
+              f"{'slow/full':>11}{'fast/fast':>11}{'full/fast':>11}")
     print(header)
     calibration = None
     calls_lines = []
-    for x_shape, w_shape in SIZES:
+    for x_shape, w_shape in sizes:
         p = make_problem(x_shape, w_shape)
-        layer = NaiveConv()
-        slow_repeat = 1 if p.x.size > 100 else repeat
-        predicted = None
-        if calibration is not None:
-            f_calls, b_calls = torch_slow_calls(p)
-            f_sec, b_sec = call_seconds(p)
-            predicted = calibration * (f_calls * f_sec + b_calls * b_sec)
-        if predicted is not None and predicted > slow_cap:
-            slow = {"seconds": None, "calls": torch_slow_calls(p), "estimate": predicted}
-        else:
-            slow = run_torch(layer, p, fast=False, repeat=slow_repeat + 1)
-            f_calls, b_calls = slow["calls"]
-            f_sec, b_sec = call_seconds(p)
-            calibration = slow["seconds"] / (f_calls * f_sec + b_calls * b_sec)
-        fast = run_torch(layer, p, fast=True, repeat=repeat + 1)
-        full = run_gradcheck(layer, p, "full", repeat)
-        quick = run_gradcheck(layer, p, "fast", repeat)
+        if torch is not None:  # torch first, then gradcheck, as the table reads
+            slow, fast, calibration = torch_checks(p, repeat, slow_cap, calibration)
+        full = run_gradcheck(NaiveConv(), p, "full", repeat)
+        quick = run_gradcheck(NaiveConv(), p, "fast", repeat)
         name = f"{x_shape}/{w_shape}".replace(" ", "")
+        gc_text = (f"{1e3 * full['seconds']:8.2f}ms{1e3 * quick['seconds']:8.2f}ms")
+        own_ratio = f"{full['seconds'] / quick['seconds']:10.2f}x"
+        gc_calls = (f"gc full {full['calls'][0]:>4} fwd {full['calls'][1]:>2} bwd | "
+                    f"gc fast {quick['calls'][0]:>2} fwd {quick['calls'][1]:>2} bwd")
+        if torch is None:
+            print(f"{name:<26}{SKIPPED:>12}{SKIPPED:>12}{gc_text}{SKIPPED:>11}{SKIPPED:>11}"
+                  f"{own_ratio:>11}")
+            calls_lines.append(f"{name:<26}{gc_calls}")
+            continue
         slow_text = (f"{1e3 * slow['seconds']:10.1f}ms" if slow["seconds"] is not None
-                     else f"~{slow['estimate']:8.0f}s*")
+                     else f"~{slow['estimate']:.0f}s*")
         slow_ratio = (f"{slow['seconds'] / full['seconds']:10.1f}x" if slow["seconds"]
-                      else f"~{slow['estimate'] / full['seconds']:9.0f}x")
-        print(f"{name:<26}{slow_text:>12}{1e3 * fast['seconds']:10.2f}ms"
-              f"{1e3 * full['seconds']:8.2f}ms{1e3 * quick['seconds']:8.2f}ms"
-              f"{slow_ratio:>11}{fast['seconds'] / quick['seconds']:10.2f}x")
+                      else f"~{slow['estimate'] / full['seconds']:.0f}x")
+        print(f"{name:<26}{slow_text:>12}{1e3 * fast['seconds']:10.2f}ms{gc_text}"
+              f"{slow_ratio:>11}{fast['seconds'] / quick['seconds']:10.2f}x{own_ratio:>11}")
         calls_lines.append(
             f"{name:<26}torch slow {slow['calls'][0]:>6} fwd {slow['calls'][1]:>6} bwd | "
-            f"torch fast {fast['calls'][0]:>2} fwd {fast['calls'][1]:>2} bwd | "
-            f"gc full {full['calls'][0]:>4} fwd {full['calls'][1]:>2} bwd | "
-            f"gc fast {quick['calls'][0]:>2} fwd {quick['calls'][1]:>2} bwd")
+            f"torch fast {fast['calls'][0]:>2} fwd {fast['calls'][1]:>2} bwd | {gc_calls}")
         if slow["seconds"] is None:
             calls_lines[-1] += "  (* torch slow: calls and time estimated, not run)"
-    print("ratios > 1: gradcheck faster.  forward/backward calls made on the layer per check:")
+    print("slow/full, fast/fast > 1: gradcheck faster; full/fast: gradcheck's full mode's time "
+          "over its fast mode's.  Forward/backward calls made on the layer per check:")
     print("\n".join(calls_lines))
 
 
@@ -245,50 +287,69 @@ def fuzz_within(layer: Any, budget: float) -> tuple[float, int] | None:
     return None
 
 
-def mistakes_table() -> None:
-    p = make_problem(*UNIT_TEST)
+def mistakes_table(unit_test: tuple[tuple[int, ...], tuple[int, ...]], fuzz_budget: float) -> None:
+    p = make_problem(*unit_test)
     print(f"\n2. the wrong layers at one unit-test configuration: {p.describe()}")
     print("   torch: gradcheck on the wrapped layer; gc check: check_layer on the same problem; "
           "gc fuzz: fuzz_layer's draws\n   and checks over the layer's whole support claim, "
           "for as long as torch's slow mode took on that layer")
+    if torch is None:
+        print(f"   torch not installed: the torch columns are skipped; gc fuzz gets "
+              f"--fuzz-budget {fuzz_budget:g}s per layer")
     print(f"{'mistake':<28}{'torch slow':>11}{'torch fast':>11}{'gc check':>10}"
           f"{'gc fuzz: first failure (budget)':>40}")
     caught = {"torch slow": 0, "torch fast": 0, "gc check": 0, "gc fuzz": 0}
     for name, layer in MISTAKES.items():
-        slow = run_torch(layer, p, fast=False, repeat=2)
-        fast = run_torch(layer, p, fast=True, repeat=1)
-        single = run_gradcheck(layer, p, "auto", 1)
-        found = fuzz_within(layer, slow["seconds"])
-        verdicts = {"torch slow": not slow["ok"], "torch fast": not fast["ok"],
-                    "gc check": not single["ok"], "gc fuzz": found is not None}
+        verdicts: dict[str, bool | None] = {"torch slow": None, "torch fast": None}
+        budget = fuzz_budget
+        if torch is not None:
+            slow = run_torch(layer, p, fast=False, repeat=2)
+            fast = run_torch(layer, p, fast=True, repeat=1)
+            verdicts = {"torch slow": not slow["ok"], "torch fast": not fast["ok"]}
+            budget = slow["seconds"]
+        verdicts["gc check"] = not run_gradcheck(layer, p, "auto", 1)["ok"]
+        found = fuzz_within(layer, budget)
+        verdicts["gc fuzz"] = found is not None
         for key, value in verdicts.items():
-            caught[key] += value
-        marks = ["CAUGHT" if verdicts[k] else "missed" for k in ("torch slow", "torch fast",
-                                                                 "gc check")]
+            caught[key] += bool(value)
+        marks = [SKIPPED if verdicts[k] is None else "CAUGHT" if verdicts[k] else "missed"
+                 for k in ("torch slow", "torch fast", "gc check")]
         fuzz_text = (f"CAUGHT {found[0]:.2f}s, {found[1]:>3} configs" if found is not None
-                     else "missed") + f" ({slow['seconds']:.2f}s)"
+                     else "missed") + f" ({budget:.2f}s)"
         print(f"{name:<28}{marks[0]:>11}{marks[1]:>11}{marks[2]:>10}{fuzz_text:>40}")
     total = len(MISTAKES)
-    print("caught: " + ", ".join(f"{k} {v}/{total}" for k, v in caught.items()))
+    print("caught: " + ", ".join(f"{k} {v}/{total}" for k, v in caught.items()
+                                 if torch is not None or not k.startswith("torch")))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--slow-cap", type=float, default=60.0,
-                        help="skip torch's slow mode when its estimated time exceeds this (s)")
+    parser.add_argument("--repeat", type=int, default=None, help="median of (default 5; 2 quick)")
+    parser.add_argument("--slow-cap", type=float, default=None,
+                        help="skip torch's slow mode when its estimated time exceeds this "
+                             "(s; default 60, 1 quick)")
+    parser.add_argument("--fuzz-budget", type=float, default=1.0,
+                        help="without torch: seconds of fuzzing per wrong layer (default 1)")
     parser.add_argument("--skip-mistakes", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="the same tables on small sizes, in a few seconds")
     args = parser.parse_args()
+    repeat = args.repeat if args.repeat is not None else (2 if args.quick else 5)
+    slow_cap = args.slow_cap if args.slow_cap is not None else (1.0 if args.quick else 60.0)
+    sizes = QUICK_SIZES if args.quick else SIZES
     blas = {k: os.environ.get(k, "unset") for k in
             ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")}
-    print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} "
-          f"threads), {', '.join(f'{k}={v}' for k, v in blas.items())}")
-    warm = make_problem(*SIZES[0])
-    run_torch(NaiveConv(), warm, fast=True, repeat=1)  # torch's first call pays its imports
+    versions = (f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+                if torch is not None else "torch not installed")
+    print(f"numpy {np.__version__}, {versions}, "
+          f"{', '.join(f'{k}={v}' for k, v in blas.items())}")
+    warm = make_problem(*sizes[0])
+    if torch is not None:
+        run_torch(NaiveConv(), warm, fast=True, repeat=1)  # torch's first call pays its imports
     run_gradcheck(NaiveConv(), warm, "fast", 1)
-    timing_table(args.repeat, args.slow_cap)
+    timing_table(sizes, repeat, slow_cap)
     if not args.skip_mistakes:
-        mistakes_table()
+        mistakes_table(QUICK_UNIT_TEST if args.quick else UNIT_TEST, args.fuzz_budget)
 
 
 if __name__ == "__main__":
