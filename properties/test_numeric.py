@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from gradcheck.floating import gamma
 from gradcheck.witnesses.differences import directional_derivatives, numeric_gradient
 
-#: Relative accuracy on a smooth function in float64 (module docstring of gradcheck.witnesses.differences):
+#: Relative accuracy on a smooth function in float64 (gradcheck.witnesses.differences' docstring):
 #: central and Richardson are round-off bound at h = u^(1/3) (Richardson's 3ε/h is the larger),
 #: four-point at h = u^(1/5), the complex step has no cancellation at all.
 ACCURACY = {"central": 1e-9, "four-point": 1e-11, "richardson": 1e-8, "complex-step": 1e-13}

@@ -83,7 +83,8 @@ def test_imports_run_downward(module: str) -> None:
             "imports run from the faces down to the geometry")
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("gradcheck.witnesses")))
+@pytest.mark.parametrize("module",
+                         sorted(m for m in MODULES if m.startswith("gradcheck.witnesses")))
 def test_witnesses_never_import_a_backward_formula(module: str) -> None:
     for target, names in _imports(module):
         if target.startswith("gradcheck.formulas"):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import gradcheck.explain.explanation  # noqa: F401  (see below)
+import gradcheck.explain.explanation
 import gradcheck.harness.fuzz  # noqa: F401
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.geometry.spec import ConvSpec

@@ -89,7 +89,8 @@ def input_jacobian(w: np.ndarray, spec: ConvSpec, input_shape: Sequence[int]) ->
 
 
 def _constant_along(J: np.ndarray, rows: Sequence[int], cols: Sequence[int],
-                    row_step: Sequence[int], col_step: Sequence[int]) -> bool:
+                    row_step: int | Sequence[int] | np.ndarray,
+                    col_step: int | Sequence[int] | np.ndarray) -> bool:
     """True when ``J[o, j]`` depends only on the vector ``row_step⊙o + col_step⊙j``."""
     J = np.asarray(J)
     rows, cols = tuple(rows), tuple(cols)

@@ -84,7 +84,8 @@ def _matrix(J: np.ndarray, row_names: list[str], col_names: list[str]) -> list[s
     label = max(len(n) for n in row_names)
     lines = ["    " + " " * label + " " + " ".join(f"{n:>{width}}" for n in col_names)]
     for name, row in zip(row_names, J):
-        lines.append(f"    {name:>{label}} " + " ".join(f"{format_number(v):>{width}}" for v in row))
+        cells = " ".join(f"{format_number(v):>{width}}" for v in row)
+        lines.append(f"    {name:>{label}} {cells}")
     return lines
 
 

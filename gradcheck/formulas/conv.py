@@ -58,7 +58,7 @@ def zero_insert(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     up = np.zeros(
         a.shape[:2] + tuple((n - 1) * f + 1 for n, f in zip(spatial, factors)), dtype=a.dtype
     )
-    up[spatial_index((slice(None, None, f) for f in factors))] = a
+    up[spatial_index(slice(None, None, f) for f in factors)] = a
     return up
 
 
@@ -194,7 +194,7 @@ def conv_backward(
     n, c_g, f_g = x.shape[0], w.shape[1], w.shape[0] // groups
     length = delta_up.shape[2:]
     lags = windows(x_pad, length, spec.dilation, (1,) * d)  # (N, C, T…, L…), T >= K
-    lags = lags[spatial_index((slice(0, k) for k in taps))]
+    lags = lags[spatial_index(slice(0, k) for k in taps)]
     lags = lags.reshape(n, groups, c_g, *taps, *length)
     order = (1, 2, *range(3, 3 + d), 0, *range(3 + d, 3 + 2 * d))
     lags = lags.transpose(order).reshape(groups, c_g * int(np.prod(taps)), -1)
@@ -211,7 +211,7 @@ def conv_backward(
         delta_full, flip(swap_channels(w_dilated, groups)), groups, (1,) * d, (1,) * d
     )                                     # length L + r·(K − 1) <= S + lo + hi
     dx_pad = np.zeros(x_pad.shape, dtype=dx_reached.dtype)
-    dx_pad[spatial_index((slice(0, n) for n in dx_reached.shape[2:]))] = dx_reached
+    dx_pad[spatial_index(slice(0, n) for n in dx_reached.shape[2:])] = dx_reached
     crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(spec.padding, x.shape[2:]))
     dx = dx_pad[spatial_index(crop)]
     return np.ascontiguousarray(dx), dw, db

@@ -3,7 +3,8 @@
 ``check_layer`` runs, in order: the layer's forward against the reference forward (a wrong
 forward makes a self-consistent but wrong layer), determinism, the layer's backward against
 finite differences of the layer's own forward — the full Jacobian (``mode="full"``) or
-directional derivatives along random directions (``mode="fast"``, :mod:`gradcheck.judge.directional`)
+directional derivatives along random directions (``mode="fast"``,
+:mod:`gradcheck.judge.directional`)
 — and the adjoint identity between the two.  ``fuzz_layer`` draws problems inside the layer's
 support claim and lets hypothesis shrink the first failure to the smallest configuration that
 still fails; with ``mode="auto"`` each problem gets the full Jacobian when it is small and
@@ -36,7 +37,8 @@ from gradcheck.judge.result import CheckResult, LayerReport, compare_arrays
 
 #: ``mode="auto"`` takes the full Jacobian up to this many perturbations (x.size + w.size
 #: + b.size).  Full mode costs ``2·(C/G·∏K + 1)`` forward calls for w and b and a folded call
-#: or two for x (:mod:`gradcheck.witnesses.compressed`), each call growing with the problem; fast mode a
+#: or two for x (:mod:`gradcheck.witnesses.compressed`), each call growing with the problem;
+#: fast mode a
 #: fixed 6 forward and 3 backward calls.  Measured on examples/naive_conv.py: full 12 ms at
 #: x (2,3,16,16)/w (4,3,3,3) (1648 perturbations), 0.4 s at x (4,8,32,32)/w (8,8,3,3) (33352);
 #: fast 2.6 ms and 16 ms.  The default fuzzing distribution (conv_problems: at most ~3800
@@ -133,7 +135,8 @@ def check_layer(
     seed : int
         Seed of the adjoint identity's random vectors and of fast mode's directions.
     explain : bool
-        On failure, lead the message with the explanation (:mod:`gradcheck.explain.explanation`): the
+        On failure, lead the message with the explanation
+        (:mod:`gradcheck.explain.explanation`): the
         odd witness out and the classic mistake matched.
 
     Raises

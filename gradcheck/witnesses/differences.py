@@ -149,7 +149,7 @@ def _derivative_batch(
     points_at: Callable[[complex], np.ndarray],
     step: np.ndarray,
     method: str,
-    point_error: Callable[[float, np.ndarray], np.ndarray] | None,
+    point_error: Callable[[complex, np.ndarray], np.ndarray] | None,
     error_bound: BatchedFunction | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One batch: value, truncation estimate and round-off bound per perturbation.
@@ -177,7 +177,7 @@ def _derivative_batch(
         # h²·f'''/6 with h = 2^-66·max(1, |x|) is below u for any f of moderate curvature.
         # Forming x + i·h·d is exact (the imaginary part is a power of two times d).
         value = samples[0].imag / step
-        return value, np.zeros(value.shape), errors[0] / step
+        return value, np.zeros(np.shape(value)), errors[0] / step
     value = sum(c * s for c, s in zip(coefficients, samples)) / step
     roundoff = sum(
         abs(c) * (e + (0.0 if point_error is None else point_error(a, value)))
@@ -257,7 +257,7 @@ def numeric_gradient(
             points[np.arange(len(index)), index] += (a * h).astype(points.dtype)
             return points.reshape((len(index), *x.shape))
 
-        def point_error(a: float, value: np.ndarray, index: np.ndarray = index,
+        def point_error(a: complex, value: np.ndarray, index: np.ndarray = index,
                         h: np.ndarray = h) -> np.ndarray:
             return u * (magnitude[index] + abs(a) * h) * np.abs(value)
 

@@ -1,8 +1,8 @@
 """The convolution gradients in the Fourier domain, and the transfer-function identity.
 
-An independent witness for :mod:`gradcheck.formulas.conv` (nothing here imports it).  Every signal is
-zero-padded to a fast length P per spatial dim (``scipy.fft.next_fast_len``, 5-smooth) so that
-circular equals linear convolution; all work is float64 whatever the input dtype::
+An independent witness for :mod:`gradcheck.formulas.conv` (nothing here imports it).  Every
+signal is zero-padded to a fast length P per spatial dim (``scipy.fft.next_fast_len``,
+5-smooth) so that circular equals linear convolution; all work is float64 whatever the input dtype::
 
     FFT(dx_pad)[n, c] = Σ_{f ∈ group(c)} FFT(δ↑s[n, f]) · FFT(w↑r[f, c'])   → crop → dx
     FFT(dW)[f, c']    = Σ_n FFT(x_pad[n, c]) · conj(FFT(δ↑s[n, f]))         dw[f, c', t] = dW[r·t]
@@ -61,7 +61,7 @@ def _upsample(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     """``a↑s``: s − 1 zeros between neighbouring samples of each spatial axis."""
     lengths = tuple((n - 1) * s + 1 for n, s in zip(a.shape[2:], factors, strict=True))
     up = np.zeros(a.shape[:2] + lengths)
-    up[(Ellipsis,) + tuple(slice(None, None, s) for s in factors)] = a
+    up[(Ellipsis, *tuple(slice(None, None, s) for s in factors))] = a
     return up
 
 
