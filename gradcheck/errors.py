@@ -9,9 +9,8 @@ its gradient checked at all.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
-
-import numpy as np
 
 
 class GradcheckError(Exception):
@@ -69,6 +68,7 @@ def invalid_type(name: str, value: Any, expected: str) -> InvalidArgumentType:
 # --------------------------------------------------------------------------- validation helpers
 # The one implementation of each rule for user input.  Each accepts the value as given in
 # Python or as command-line text (faces wrap these with :func:`gradcheck.faces.flags.flag_type`).
+# Standard library only: the pytest plugin parses its options with them at start-up.
 
 
 def integer(name: str, value: Any, *, low: int = 0) -> int:
@@ -78,7 +78,7 @@ def integer(name: str, value: Any, *, low: int = 0) -> int:
             value = int(value.strip())
         except ValueError:
             raise invalid(name, value, f"expected an integer >= {low}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise invalid_type(name, value, f"expected an integer >= {low}")
     if value < low:
         raise invalid(name, value, f"expected an integer >= {low}")

@@ -205,8 +205,8 @@ def test_marker_overrides_the_run(project: pytest.Pytester) -> None:
     """)
     result = run(project, "--gradcheck-examples", "50")
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*@pytest.mark.gradcheck(examples=0): expected None or an "
-                                 "int >= 1*"])
+    result.stdout.fnmatch_lines(["*@pytest.mark.gradcheck: examples=0: expected an integer "
+                                 ">= 1 (or None)*"])
 
 
 def test_default_examples_come_from_the_hypothesis_profile(project: pytest.Pytester) -> None:

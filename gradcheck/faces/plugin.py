@@ -45,35 +45,31 @@ _MARKER = (
     "--gradcheck-seed for this test; other keywords narrow the fuzzed support claim "
     "(dims=(2,), max_stride=1 ...) or go to fuzz_layer (method=, deadline= ...)"
 )
-_CHECK_KEYS = ("method", "reference_forward", "deadline")
 
 
 # --------------------------------------------------------------------------- options
 
 
 def _examples_option(text: str) -> int:
+    """``--gradcheck-examples``: the shared rule (an integer >= 1), named by the flag."""
+    from gradcheck.errors import InvalidArgument, InvalidArgumentType, integer
+
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--gradcheck-examples={text!r}: expected an integer >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--gradcheck-examples={value}: expected an integer >= 1")
-    return value
+        return integer("--gradcheck-examples", text, low=1)
+    except (InvalidArgument, InvalidArgumentType) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _seed_option(text: str) -> int | str:
+    """``--gradcheck-seed``: an integer >= 0, or ``random`` (one seed per run)."""
+    from gradcheck.errors import InvalidArgument, InvalidArgumentType, integer
+
     if text == "random":
         return text
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--gradcheck-seed={text!r}: expected an integer >= 0 or 'random'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(
-            f"--gradcheck-seed={value}: expected an integer >= 0 or 'random'")
-    return value
+        return integer("--gradcheck-seed", text)
+    except (InvalidArgument, InvalidArgumentType) as error:
+        raise argparse.ArgumentTypeError(f"{error} or 'random'") from None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -221,18 +217,18 @@ def _marker_settings(node: pytest.Item) -> dict[str, Any]:
     marker = node.get_closest_marker("gradcheck")
     if marker is None:
         return {}
-    from gradcheck.errors import InvalidArgument
+    from gradcheck.errors import InvalidArgument, InvalidArgumentType, integer
 
     if marker.args:
         raise InvalidArgument(
             f"@pytest.mark.gradcheck{marker.args!r}: expected keyword arguments only")
     settings = dict(marker.kwargs)
     for key, low in (("examples", 1), ("seed", 0)):
-        value = settings.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < low):
-            raise InvalidArgument(
-                f"@pytest.mark.gradcheck({key}={value!r}): expected None or an int >= {low}")
+        if settings.get(key) is not None:
+            try:
+                settings[key] = integer(key, settings[key], low=low)
+            except (InvalidArgument, InvalidArgumentType) as error:
+                raise InvalidArgument(f"@pytest.mark.gradcheck: {error} (or None)") from None
     return settings
 
 

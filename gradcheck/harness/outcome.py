@@ -338,7 +338,8 @@ def _plain(value: Any) -> Any:
 def failure_json(failure: Failure, reproduce: str) -> dict[str, Any]:
     """One failure: configuration, wrong arrays, checks, diagnosis, localisation."""
     out: dict[str, Any] = {"status": failure.status, "found_after": failure.found_after,
-                           "message": str(failure.error), "reproduce": reproduce}
+                           "message": "\n".join([failure.what(), *failure_lines(failure)]),
+                           "reproduce": reproduce}
     if failure.problem is not None:
         out.update(problem_json(failure.problem))
     if failure.reason is not None:
