@@ -1,0 +1,4 @@
+"""The judge: derived rounding bounds, comparisons of analytic gradients with witnesses, results.
+
+The only stage that brings formulas and witnesses together.
+"""
