@@ -24,7 +24,12 @@ from gradcheck.geometry.problem import ConvProblem
 from gradcheck.harness.corpus import case_paths, list_regressions, load_regression
 from gradcheck.harness.guard import DEFAULT_DEADLINE, call_backward, call_forward
 from gradcheck.harness.layer import as_layer, supports_of
-from gradcheck.judge.bounds import analytic_bounds, perturbation_count, refuse_full_jacobian
+from gradcheck.judge.bounds import (
+    analytic_bounds,
+    check_rounding,
+    perturbation_count,
+    refuse_full_jacobian,
+)
 from gradcheck.judge.compare import (
     Gradients,
     compare_adjoint,
@@ -112,7 +117,8 @@ class LayerReport:
         return "\n".join(lines)
 
 
-def _determinism(problem: ConvProblem, first: tuple, second: tuple) -> CheckResult:
+def _determinism(problem: ConvProblem, first: tuple, second: tuple,
+                 rounding: str = "entrywise") -> CheckResult:
     """Two backward calls on the same inputs agree within twice the rounding bound.
 
     Each is within the bound of the exact value, so a correct layer's two answers are within
@@ -120,7 +126,7 @@ def _determinism(problem: ConvProblem, first: tuple, second: tuple) -> CheckResu
     (Identical answers need no bound, the common case.)
     """
     identical = all(a is None or np.array_equal(a, b) for a, b in zip(first, second))
-    bounds = (0.0, 0.0, 0.0) if identical else analytic_bounds(problem)
+    bounds = (0.0, 0.0, 0.0) if identical else analytic_bounds(problem, rounding=rounding)
     comparisons = tuple(
         compare_arrays(name, "second call", a, b, 2 * bound)
         for name, a, b, bound in zip(("dx", "dw", "db"), first, second, bounds)
@@ -150,6 +156,7 @@ def check_layer(
     deadline: float | None = DEFAULT_DEADLINE,
     seed: int = 0,
     explain: bool = True,
+    rounding: str | None = None,
 ) -> LayerReport:
     """Check a layer's backward on one problem; raise on the first failed check.
 
@@ -182,6 +189,9 @@ def check_layer(
     explain : bool
         On failure, lead the message with the explanation (:mod:`gradcheck.explain.explanation`): the
         odd witness out and the classic mistake matched.
+    rounding : {"entrywise", "normwise"} or None
+        The rounding model every bound follows (:mod:`gradcheck.judge.bounds`); None: the
+        layer's own claim (``supports["rounding"]``, default ``"entrywise"``).
 
     Raises
     ------
@@ -189,6 +199,9 @@ def check_layer(
         A check failed; ``.result`` is the :class:`LayerReport`.
     LayerError
         The layer misbehaved (``.reason`` says how); no gradient verdict.
+    UndeclaredRounding
+        A LayerError, reason ``"normwise-rounding"``: the layer fails only under the
+        entrywise model it claims and passes under the normwise one (FFT/Winograd rounding).
     InvalidArgument
         ``mode="full"`` on a problem with more than ``check.FULL_JACOBIAN_MAX``
         perturbations.
@@ -196,17 +209,24 @@ def check_layer(
     __tracebackhide__ = True
     layer = as_layer(layer)
     _check_method_fits(layer, problem, method)
+    rounding = supports_of(layer).rounding if rounding is None else check_rounding(rounding)
     options = {"mode": mode, "method": method, "reference_forward": reference_forward,
-               "deadline": deadline, "seed": seed}
-    report = _run_checks(layer, problem, **options)
+               "deadline": deadline, "seed": seed, "rounding": rounding}
     formula = _formula_problem(layer, problem)
-    if report.passed and formula is not None:
-        # The formulas in float64 (exact cast of the same data): low-precision bounds grow like
-        # n·u while a gradient grows like √n, so on long sums only float64 can see a mistake.
-        wide = _run_checks(layer, formula, **options)
-        if not wide.passed:
-            report = wide
+    try:
+        report = _run_checks(layer, problem, **options)
+        if report.passed and formula is not None:
+            # The formulas in float64 (exact cast of the same data): low-precision bounds grow
+            # like n·u while a gradient grows like √n, so on long sums only float64 can see a
+            # mistake.
+            wide = _run_checks(layer, formula, **options)
+            if not wide.passed:
+                report = wide
+    except LayerError as error:
+        _raise_if_normwise(layer, problem, options, error)
+        raise
     if not report.passed:
+        _raise_if_normwise(layer, problem, options, report)
         message = report.summary()
         if explain:
             from gradcheck.explain.explanation import explain_failure
@@ -215,7 +235,7 @@ def check_layer(
             message = f"{explanation.headline}\nwitnesses: {explanation.witnesses}\n{message}"
         raise GradientMismatch(message, report)
     if formula is None:
-        _require_resolution(report)
+        _require_resolution(report, rounding)
     return report
 
 
@@ -236,7 +256,7 @@ def _formula_problem(layer: Any, problem: ConvProblem) -> ConvProblem | None:
                        p.dy.astype(np.float64), p.spec)
 
 
-def _require_resolution(report: LayerReport) -> None:
+def _require_resolution(report: LayerReport, rounding: str = "entrywise") -> None:
     """Raise Inconclusive when the bounds of a passing low-precision check are vacuous."""
     p = report.problem
     if p.dtype.itemsize >= 8 and p.dtype.kind == "f":
@@ -247,7 +267,8 @@ def _require_resolution(report: LayerReport) -> None:
     wide = np.result_type(p.dtype, np.float64)
     reference = conv_backward(*(a.astype(wide) for a in (p.dy, p.x, p.w)),
                               None if p.b is None else p.b.astype(wide), p.spec)
-    for name, bound, right in zip(("dx", "dw", "db"), analytic_bounds(p), reference):
+    for name, bound, right in zip(("dx", "dw", "db"), analytic_bounds(p, rounding=rounding),
+                                  reference):
         if bound is None:
             continue
         seen = resolution(bound, right)
@@ -271,7 +292,8 @@ def _check_method_fits(layer: Any, problem: ConvProblem, method: str) -> None:
 
 
 def _run_checks(layer: Any, problem: ConvProblem, *, mode: str, method: str,
-                reference_forward: bool, deadline: float | None, seed: int) -> LayerReport:
+                reference_forward: bool, deadline: float | None, seed: int,
+                rounding: str = "entrywise") -> LayerReport:
     """Forward, determinism, finite differences (full or fast) and adjoint on one problem."""
     p = problem
     mode = resolve_mode(mode, p)
@@ -281,14 +303,14 @@ def _run_checks(layer: Any, problem: ConvProblem, *, mode: str, method: str,
     gradients = call_backward(layer, p, deadline=deadline)
     again = call_backward(layer, p, deadline=deadline)
     results: list[CheckResult] = []
-    determinism = _determinism(p, gradients, again)
+    determinism = _determinism(p, gradients, again, rounding)
     if not determinism.passed:
         raise LayerError(
             "the layer's backward is nondeterministic: two calls on the same inputs differ "
             f"beyond rounding\n{determinism.summary()}", "nondeterministic",
         )
     if reference_forward:
-        results.append(compare_forward(p, y))
+        results.append(compare_forward(p, y, rounding))
 
     def forward(x, w, b, spec):
         scale = max(1.0, len(x) / len(p.x))
@@ -299,13 +321,77 @@ def _run_checks(layer: Any, problem: ConvProblem, *, mode: str, method: str,
         return call_backward(layer, p, dy=dy, b=b, deadline=deadline)
 
     numeric = {"method": method, "gradients": gradients, "y": y,
-               "assume_conv": reference_forward, "numeric_dtype": _numeric_dtype(layer, p, method)}
+               "assume_conv": reference_forward, "numeric_dtype": _numeric_dtype(layer, p, method),
+               "rounding": rounding}
     if mode == "full":
         results.append(compare_finite_differences(p, backward, forward, **numeric))
     else:
         results.append(compare_directional(p, backward, forward, seed=seed, **numeric))
-    results.append(compare_adjoint(p, backward, forward, seed=seed))
+    results.append(compare_adjoint(p, backward, forward, seed=seed, rounding=rounding))
     return LayerReport(p, tuple(results), gradients=gradients, y=y, mode=mode)
+
+
+# --------------------------------------------------------------------------- undeclared normwise
+# A layer computed by FFT or Winograd that did not say so fails the entrywise bounds on entries
+# whose exact value is (near) 0.  That is not a gradient mistake, so it must not be reported as
+# one; passing it silently would hide that the layer's claim is wrong.  It is reported as a
+# LayerError subclass: like a wrong dtype claim, the layer did not do what it claimed, the message
+# says what to declare, and every face already renders a LayerError (never as a MISMATCH).
+
+#: The reason of :class:`UndeclaredRounding`.
+NORMWISE_REASON = "normwise-rounding"
+
+#: LayerError reasons that come from a rounding bound (the folded-batch check, determinism).
+_BOUND_REASONS = ("batch-dependent", "nondeterministic")
+
+
+class UndeclaredRounding(LayerError):
+    """The layer fails under the entrywise model it claims and passes under the normwise one.
+
+    Attributes
+    ----------
+    reason : str
+        ``"normwise-rounding"``.
+    report : LayerReport
+        The passing checks under the normwise model.
+    entrywise : LayerReport or LayerError
+        What failed under the entrywise model.
+    """
+
+    def __init__(self, message: str, report: LayerReport,
+                 entrywise: LayerReport | LayerError) -> None:
+        super().__init__(message, NORMWISE_REASON)
+        self.report, self.entrywise = report, entrywise
+
+
+def _raise_if_normwise(layer: Any, problem: ConvProblem, options: dict[str, Any],
+                       failure: LayerReport | LayerError) -> None:
+    """Rerun a failed entrywise check under the normwise model; raise UndeclaredRounding if the
+    layer then passes (the problem and, when there is one, its float64 cast)."""
+    if options["rounding"] != "entrywise" or options["method"] == "complex-step":
+        return
+    if isinstance(failure, LayerError) and failure.reason not in _BOUND_REASONS:
+        return
+    normwise = {**options, "rounding": "normwise"}
+    reports = []
+    for candidate in (problem, _formula_problem(layer, problem)):
+        if candidate is None:
+            continue
+        try:
+            reports.append(_run_checks(layer, candidate, **normwise))
+        except GradcheckError:
+            return
+        if not reports[-1].passed:
+            return
+    if isinstance(failure, LayerReport):
+        seen = f"worst error/bound {failure.ratio:.3g} under entrywise rounding"
+    else:
+        seen = f"entrywise rounding: {failure.reason}"
+    raise UndeclaredRounding(
+        "this looks like FFT/Winograd rounding: the layer's errors are within the normwise "
+        f"bound ({seen}, {max(r.ratio for r in reports):.3g} under normwise); declare "
+        "supports={'rounding': 'normwise'} or pass --rounding normwise "
+        f"({problem.describe()})", reports[0], failure)
 
 
 # --------------------------------------------------------------------------- replaying a corpus

@@ -143,7 +143,7 @@ def fuzz_layer(
         try:
             report = check_layer(layer, problem, mode=mode, method=method,
                                  reference_forward=reference_forward, deadline=deadline,
-                                 explain=False)
+                                 explain=False, rounding=supports.rounding)
         except Inconclusive:
             state["inconclusive"] += 1
             reject()  # too long a low-precision sum to judge: draw another configuration
