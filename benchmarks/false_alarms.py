@@ -38,21 +38,21 @@ from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `examples` from a fresh clone
 
-import numpy as np  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import seed as hypothesis_seed  # noqa: E402
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
 
-from examples.correct import correct_layers  # noqa: E402
-from examples.correct.fft import fft_scipy_signal  # noqa: E402
-from examples.naive_conv import NaiveConv  # noqa: E402
-from gradcheck import fuzz_layer  # noqa: E402
-from gradcheck.errors import GradientMismatch  # noqa: E402
-from gradcheck.geometry.problem import ConvProblem  # noqa: E402
-from gradcheck.harness.check import Inconclusive, UndeclaredRounding, check_layer  # noqa: E402
-from gradcheck.harness.layer import layer_from_functions, supports_of  # noqa: E402
-from gradcheck.judge.bounds import analytic_bounds, batch_planes, difference_planes  # noqa: E402
-from gradcheck.strategies import conv_problems  # noqa: E402
-from gradcheck.witnesses.compressed import structured_gradients  # noqa: E402
+from examples.correct import correct_layers
+from examples.correct.fft import fft_scipy_signal
+from examples.naive_conv import NaiveConv
+from gradcheck import fuzz_layer
+from gradcheck.errors import GradientMismatch
+from gradcheck.geometry.problem import ConvProblem
+from gradcheck.harness.check import Inconclusive, UndeclaredRounding, check_layer
+from gradcheck.harness.layer import layer_from_functions, supports_of
+from gradcheck.judge.bounds import analytic_bounds, batch_planes, difference_planes
+from gradcheck.strategies import conv_problems
+from gradcheck.witnesses.compressed import structured_gradients
 
 DTYPES = ("float64", "float32")
 MODELS = ("entrywise", "normwise")
