@@ -127,7 +127,7 @@ class _Injected(NaiveConv):
         self.supports = {"dtypes": (dtype,), "rounding": rounding}  # type: ignore[misc]
         self.target, self.index, self.epsilon = target, index, 0.0
 
-    def backward(self, dy, x, w, b, spec):  # type: ignore[no-untyped-def]
+    def backward(self, dy, x, w, b, spec):
         dx, dw, db = super().backward(dy, x, w, b, spec)
         wrong = (dx if self.target == "dx" else dw).copy()
         wrong[self.index] *= 1 + self.epsilon
@@ -148,18 +148,27 @@ def _problems(count: int, dtype: str, seed: int) -> list[ConvProblem]:
     return drawn[:count]
 
 
+def _gradient(problem: ConvProblem, target: str) -> np.ndarray:
+    """The reference layer's dx or dw."""
+    p = problem
+    dx, dw, _ = NaiveConv().backward(p.dy, p.x, p.w, p.b, p.spec)
+    return dx if target == "dx" else dw
+
+
 def _derived(problem: ConvProblem, layer: _Injected, rounding: str) -> float:
     """``(analytic bound_i + differences' bound_i) / |g_i|`` at the layer's entry."""
     p, dtype = problem, problem.dtype
     k = 0 if layer.target == "dx" else 1
-    g = NaiveConv().backward(p.dy, p.x, p.w, p.b, p.spec)[k]
+    g = _gradient(p, layer.target)
     y = layer.forward(p.x, p.w, p.b, p.spec)
     normwise = rounding == "normwise"
     numeric = structured_gradients(
         p, layer.forward, "central", dtype, y,
         planes=difference_planes(p, dtype) if normwise else None,
         batch_bound=batch_planes(p) if normwise else None)[layer.target]
-    bound = analytic_bounds(p, rounding=rounding)[k][layer.index] + numeric[1][layer.index]
+    analytic = analytic_bounds(p, rounding=rounding)[k]
+    assert analytic is not None  # dx or dw, never db
+    bound = analytic[layer.index] + numeric[1][layer.index]
     return float(bound / abs(g[layer.index]))
 
 
@@ -195,7 +204,7 @@ def detection_floor(problems: int, steps: int, seed: int) -> list[dict[str, Any]
             for target in ("dx", "dw"):
                 derived, measured = [], []
                 for p in drawn:
-                    g = NaiveConv().backward(p.dy, p.x, p.w, p.b, p.spec)[target == "dw"]
+                    g = _gradient(p, target)
                     magnitude = np.abs(g).reshape(-1)
                     order = np.argsort(magnitude)
                     flat = int(order[len(order) // 2])

@@ -372,7 +372,7 @@ def evaluation_bound(problem: ConvProblem, which: str, dtype: np.dtype, *, imagi
         entrywise = _linear_bound(abs_dx, bias_part, m, dtype, imaginary=imaginary)
     elif which == "w":
         entrywise = _linear_bound(abs_dw, bias_part, m, dtype, imaginary=imaginary)
-    elif which == "b":
+    elif which == "b" and abs_db is not None:
         conv_part = float(np.sum(np.abs(p.x) * abs_dx))
         entrywise = _linear_bound(abs_db, conv_part, m, dtype, imaginary=imaginary)
     else:

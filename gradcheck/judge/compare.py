@@ -178,7 +178,7 @@ def compare_finite_differences(
         compare_arrays(name, f"{method} differences", value, numeric[name][0],
                        bound + numeric[name][1])
         for name, value, bound in zip(("dx", "dw", "db"), analytic, bounds)
-        if name in numeric
+        if name in numeric and value is not None and bound is not None
     )
     return CheckResult(
         "finite-differences", comparisons,
@@ -256,14 +256,16 @@ def compare_adjoint(
     ):
         left = np.sum(u * jv)
         right = np.sum(np.asarray(jtu) * v)
-        args = (np.abs(v), np.abs(p.w)) if name == "x" else (np.abs(p.x), np.abs(v))
-        total = float(np.sum(np.abs(u) * conv_forward(*(a.astype(np.float64) for a in args),
+        first, second = (v, p.w) if name == "x" else (p.x, v)
+        total = float(np.sum(np.abs(u) * conv_forward(np.abs(first).astype(np.float64),
+                                                       np.abs(second).astype(np.float64),
                                                        None, p.spec)))
         bound = (gamma(terms["y"] + p.dy.size, dtype) + gamma(n_back, dtype)) * total
         if rounding == "normwise":
             bound = bound + _adjoint_planes(p, name, u, v)
         comparisons.append(
-            compare_arrays(f"⟨u, J_{name} v⟩", f"⟨J_{name}ᵀu, v⟩", left, right, bound)
+            compare_arrays(f"⟨u, J_{name} v⟩", f"⟨J_{name}ᵀu, v⟩", left, right,
+                           np.asarray(bound))
         )
     return CheckResult(
         "adjoint", tuple(comparisons),

@@ -286,7 +286,7 @@ def compare_directional(
                    analytic("dw", t["T_vw"], v_w) + analytic("db", t["T_vb"]),
                    evaluation(point, fixed, t["T_vw"] + t["T_vb"], v_wb, "wb"))
     comparisons.append(joint)
-    if not joint.passed and p.b is not None:  # which of the two is wrong?
+    if not joint.passed and v_b is not None and db is not None:  # which of the two is wrong?
         for name, v, g, sums in (("dw", v_w, dw, t["T_vw"]), ("db", v_b, db, t["T_vb"])):
             point, outputs = wb_outputs(p, forward, dtype, name[1])
             comparisons.append(_along(name, method, point, paired(p, outputs, dtype), v, g,

@@ -56,7 +56,8 @@ def absolute_forward(problem: ConvProblem) -> np.ndarray:
         np.abs(p.x).astype(np.float64), np.abs(p.w).astype(np.float64), None, p.spec))
 
 
-def _cast(problem: ConvProblem, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+def _cast(problem: ConvProblem,
+          dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     p = problem
     b = None if p.b is None else p.b.astype(dtype)
     return p.x.astype(dtype), p.w.astype(dtype), b, p.dy.astype(dtype)
@@ -167,7 +168,7 @@ def wb_outputs(problem: ConvProblem, forward: Forward, dtype: np.dtype,
     if which == "b" and reference:
         y_unbiased = conv_forward(x, w, None, spec)[None]
         shape = (1, -1) + (1,) * spec.dims
-        return b, lambda points: y_unbiased + points.reshape(len(points), *shape)
+        return point, lambda points: y_unbiased + points.reshape(len(points), *shape)
 
     def unpack(points: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         count = len(points)
