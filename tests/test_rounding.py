@@ -168,6 +168,14 @@ def test_an_undeclared_winograd_layer_is_never_a_mismatch():
     assert result.status == "passed" or getattr(result.error, "reason", None) == NORMWISE_REASON
 
 
+def test_the_correct_examples_need_no_torch(monkeypatch):
+    from examples.correct import torch_layers as module
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    assert module.torch_layers() == {}
+    assert set(correct_layers()) == set(CORRECT)
+
+
 # --------------------------------------------------------------------------- still caught
 
 
