@@ -83,7 +83,8 @@ def base_output(problem: ConvProblem, forward: Forward, y: np.ndarray | None) ->
 
 
 def _numeric_one_by_one(
-    problem: ConvProblem, forward: Forward, method: str, dtype: np.dtype, rounding: str
+    problem: ConvProblem, forward: Forward, method: str, dtype: np.dtype,
+    rounding: str = "entrywise",
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each gradient of L entry by entry: one perturbation per entry, one call per point."""
     p = problem
