@@ -12,6 +12,11 @@ from gradcheck.errors import invalid, invalid_type
 
 PADDING_MODES = ("asymmetric", "symmetric", "none")
 
+#: How a layer's arithmetic rounds (:mod:`gradcheck.judge.bounds`): ``"entrywise"`` — direct
+#: sums in any order, every entry within ``γ_n·Σ|terms|``; ``"normwise"`` — fast transforms
+#: (FFT, Winograd), only the norm of each output plane's error is bounded.
+ROUNDING_MODELS = ("entrywise", "normwise")
+
 
 @dataclass(frozen=True)
 class Supports:
@@ -39,6 +44,10 @@ class Supports:
         False: b is always None.
     dtypes : tuple of str
         Floating dtypes the layer accepts, e.g. ("float64", "float32").
+    rounding : {"entrywise", "normwise"}
+        How its arithmetic rounds: direct sums in any order (every entry within
+        ``γ_n·Σ|terms|``), or a fast transform — FFT, Winograd — whose errors are bounded
+        only per output plane, in norm (:mod:`gradcheck.judge.bounds`).
     """
 
     dims: tuple[int, ...] = (1, 2, 3)
@@ -52,6 +61,7 @@ class Supports:
     square_kernel: bool = False
     bias: bool = True
     dtypes: tuple[str, ...] = ("float64",)
+    rounding: str = "entrywise"
 
     def __post_init__(self) -> None:
         dims = (self.dims,) if isinstance(self.dims, int) else self.dims
@@ -84,6 +94,8 @@ class Supports:
                 raise invalid("dtypes", self.dtypes, "expected floating or complex dtypes")
         if not dtypes:
             raise invalid("dtypes", self.dtypes, "expected at least one dtype")
+        if not isinstance(self.rounding, str) or self.rounding not in ROUNDING_MODELS:
+            raise invalid("rounding", self.rounding, f"expected one of {ROUNDING_MODELS}")
         object.__setattr__(self, "dtypes", tuple(np.dtype(n).name for n in dtypes))
 
     @classmethod

@@ -14,6 +14,7 @@ directional derivatives when it is large.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,8 @@ class Inconclusive(GradcheckError):
         self.gradient, self.resolution = gradient, resolution
 
 
-def _determinism(problem: ConvProblem, first: tuple, second: tuple) -> CheckResult:
+def _determinism(problem: ConvProblem, first: tuple, second: tuple,
+                 rounding: str = "entrywise") -> CheckResult:
     """Two backward calls on the same inputs agree within twice the rounding bound.
 
     Each is within the bound of the exact value, so a correct layer's two answers are within
@@ -78,7 +80,7 @@ def _determinism(problem: ConvProblem, first: tuple, second: tuple) -> CheckResu
     (Identical answers need no bound, the common case.)
     """
     identical = all(a is None or np.array_equal(a, b) for a, b in zip(first, second))
-    bounds = analytic_bounds(problem)
+    bounds = analytic_bounds(problem, rounding=rounding)
     comparisons = tuple(
         compare_arrays(name, "second call", a, b, np.zeros(()) if identical else 2 * bound)
         for name, a, b, bound in zip(("dx", "dw", "db"), first, second, bounds)
@@ -152,16 +154,24 @@ def check_layer(
     __tracebackhide__ = True
     options = CheckOptions.create(options, **changes)
     layer = as_layer(layer)
+    if options.rounding is None:  # the layer's own claim
+        options = replace(options, rounding=supports_of(layer).rounding)
     _check_method_fits(layer, problem, options.method)
-    report = _run_checks(layer, problem, options)
     formula = _formula_problem(layer, problem)
-    if report.passed and formula is not None:
-        # The formulas in float64 (exact cast of the same data): low-precision bounds grow like
-        # n·u while a gradient grows like √n, so on long sums only float64 can see a mistake.
-        wide = _run_checks(layer, formula, options)
-        if not wide.passed:
-            report = wide
+    try:
+        report = _run_checks(layer, problem, options)
+        if report.passed and formula is not None:
+            # The formulas in float64 (exact cast of the same data): low-precision bounds grow
+            # like n·u while a gradient grows like √n, so on long sums only float64 can see a
+            # mistake.
+            wide = _run_checks(layer, formula, options)
+            if not wide.passed:
+                report = wide
+    except LayerError as error:
+        _raise_if_normwise(layer, problem, options, error)
+        raise
     if not report.passed:
+        _raise_if_normwise(layer, problem, options, report)
         explanation = None
         if options.explain:
             from gradcheck.explain.explanation import explain_failure
@@ -169,7 +179,7 @@ def check_layer(
             explanation = explain_failure(report.problem, report)
         raise GradientMismatch(problem_text(describe_layer(layer), report, explanation), report)
     if formula is None:
-        _require_resolution(report)
+        _require_resolution(report, options.rounding or "entrywise")
     return report
 
 
@@ -190,7 +200,7 @@ def _formula_problem(layer: Any, problem: ConvProblem) -> ConvProblem | None:
                        p.dy.astype(np.float64), p.spec)
 
 
-def _require_resolution(report: LayerReport) -> None:
+def _require_resolution(report: LayerReport, rounding: str = "entrywise") -> None:
     """Raise Inconclusive when the bounds of a passing low-precision check are vacuous."""
     p = report.problem
     if p.dtype.itemsize >= 8 and p.dtype.kind == "f":
@@ -201,7 +211,8 @@ def _require_resolution(report: LayerReport) -> None:
     wide = np.result_type(p.dtype, np.float64)
     reference = conv_backward(p.dy.astype(wide), p.x.astype(wide), p.w.astype(wide),
                               None if p.b is None else p.b.astype(wide), p.spec)
-    for name, bound, right in zip(("dx", "dw", "db"), analytic_bounds(p), reference):
+    for name, bound, right in zip(("dx", "dw", "db"), analytic_bounds(p, rounding=rounding),
+                                  reference):
         if bound is None or right is None:
             continue
         seen = resolution(bound, right)
@@ -268,7 +279,7 @@ def _run_checks(layer: Any, problem: ConvProblem, options: CheckOptions) -> Laye
 def _checks(layer: Any, problem: ConvProblem, options: CheckOptions) -> LayerReport:
     p = problem
     method, deadline, seed = options.method, options.deadline, options.seed
-    reference_forward = options.reference_forward
+    reference_forward, rounding = options.reference_forward, options.rounding or "entrywise"
     mode = resolve_mode(options.mode, p)
     if mode == "full":
         refuse_full_jacobian(p)  # before the layer is called
@@ -276,14 +287,14 @@ def _checks(layer: Any, problem: ConvProblem, options: CheckOptions) -> LayerRep
     gradients = call_backward(layer, p, deadline=deadline)
     again = call_backward(layer, p, deadline=deadline)
     results: list[CheckResult] = []
-    determinism = _determinism(p, gradients, again)
+    determinism = _determinism(p, gradients, again, rounding)
     if not determinism.passed:
         raise LayerError(
             "the layer's backward is nondeterministic: two calls on the same inputs differ "
             f"beyond rounding\n{determinism.summary()}", "nondeterministic",
         )
     if reference_forward:
-        results.append(compare_forward(p, y))
+        results.append(compare_forward(p, y, rounding))
 
     def forward(x, w, b, spec):
         scale = max(1.0, len(x) / len(p.x))
@@ -297,13 +308,116 @@ def _checks(layer: Any, problem: ConvProblem, options: CheckOptions) -> LayerRep
     if mode == "full":
         results.append(compare_finite_differences(
             p, backward, forward, method=method, gradients=gradients, y=y,
-            assume_conv=reference_forward, numeric_dtype=numeric_dtype))
+            assume_conv=reference_forward, numeric_dtype=numeric_dtype, rounding=rounding))
     else:
         results.append(compare_directional(
             p, backward, forward, seed=seed, method=method, gradients=gradients, y=y,
-            assume_conv=reference_forward, numeric_dtype=numeric_dtype))
-    results.append(compare_adjoint(p, backward, forward, seed=seed))
+            assume_conv=reference_forward, numeric_dtype=numeric_dtype, rounding=rounding))
+    results.append(compare_adjoint(p, backward, forward, seed=seed, rounding=rounding))
     return LayerReport(p, tuple(results), gradients=gradients, y=y, mode=mode)
+
+
+# --------------------------------------------------------------------------- undeclared normwise
+# A layer computed by FFT or Winograd that did not say so fails the entrywise bounds on entries
+# whose exact value is (near) 0.  That is not a gradient mistake, so it must not be reported as
+# one; passing it silently would hide that the layer's claim is wrong.  It is reported as a
+# LayerError subclass: like a wrong dtype claim, the layer did not do what it claimed, the message
+# says what to declare, and every face already renders a LayerError (never as a MISMATCH).
+
+#: The reason of :class:`UndeclaredRounding`.
+NORMWISE_REASON = "normwise-rounding"
+
+#: LayerError reasons that come from a rounding bound (the folded-batch check, determinism).
+_BOUND_REASONS = ("batch-dependent", "nondeterministic")
+
+
+class UndeclaredRounding(LayerError):
+    """The layer fails under the entrywise model it claims and passes under the normwise one.
+
+    Attributes
+    ----------
+    reason : str
+        ``"normwise-rounding"``.
+    report : LayerReport
+        The passing checks under the normwise model.
+    entrywise : LayerReport or LayerError
+        What failed under the entrywise model.
+    """
+
+    def __init__(self, message: str, report: LayerReport,
+                 entrywise: LayerReport | LayerError) -> None:
+        super().__init__(message, NORMWISE_REASON)
+        self.report, self.entrywise = report, entrywise
+
+
+def _raise_if_normwise(layer: Any, problem: ConvProblem, options: CheckOptions,
+                       failure: LayerReport | LayerError) -> None:
+    """Rerun a failed entrywise check under the normwise model; raise UndeclaredRounding if the
+    layer then passes (the problem and, when there is one, its float64 cast)."""
+    if options.rounding != "entrywise" or options.method == "complex-step":
+        return
+    if isinstance(failure, LayerError) and failure.reason not in _BOUND_REASONS:
+        return
+    normwise = replace(options, rounding="normwise")
+    reports = []
+    for candidate in (problem, _formula_problem(layer, problem)):
+        if candidate is None:
+            continue
+        try:
+            reports.append(_run_checks(layer, candidate, normwise))
+        except GradcheckError:
+            return
+        if not reports[-1].passed:
+            return
+    if isinstance(failure, LayerReport):
+        seen = f"worst error/bound {failure.ratio:.3g} under entrywise rounding"
+    else:
+        seen = f"entrywise rounding: {failure.reason}"
+    raise UndeclaredRounding(
+        "this looks like FFT/Winograd rounding: the layer's errors are within the normwise "
+        f"bound ({seen}, {max(r.ratio for r in reports):.3g} under normwise); declare "
+        "supports={'rounding': 'normwise'} or pass --rounding normwise "
+        f"({problem.describe()})", reports[0], failure)
+
+
+# --------------------------------------------------------------------------- replaying a corpus
+
+
+def check_regression(
+    layer: Any, path: str | os.PathLike[str], **check_kwargs: Any
+) -> LayerReport:
+    """Run :func:`check_layer` on one saved case.
+
+    Raises
+    ------
+    GradientMismatch, LayerError
+        As ``check_layer`` does, the message prefixed ``regression case <name> (<path>):``;
+        ``.result`` / ``.reason`` are kept.
+    """
+    __tracebackhide__ = True
+    name, problem, _ = load_regression(path)
+    _, json_path, _ = case_paths(Path(path))
+    prefix = f"regression case {name} ({json_path})"
+    try:
+        return check_layer(layer, problem, **check_kwargs)
+    except GradientMismatch as error:
+        raise GradientMismatch(f"{prefix}: {error}", error.result) from error
+    except LayerError as error:
+        raise LayerError(f"{prefix}: {error}", error.reason) from error
+
+
+def check_regressions(
+    layer: Any, directory: str | os.PathLike[str], **check_kwargs: Any
+) -> list[LayerReport]:
+    """Replay every case in ``directory`` against ``layer``, in name order.
+
+    Returns the reports of all cases when every one passes; raises the first failure as
+    :func:`check_regression` does.  ``check_kwargs`` go to ``check_layer`` (``method``,
+    ``reference_forward``, ``deadline``, ``seed``).
+    """
+    __tracebackhide__ = True
+    return [check_regression(layer, path, **check_kwargs)
+            for path in list_regressions(directory)]
 
 
 # --------------------------------------------------------------------------- replaying a corpus

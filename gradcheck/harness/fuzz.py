@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,8 @@ class _Search:
     def round(self, number: int, examples: int) -> bool:
         """One hypothesis search; True when it found a new failure."""
         state = _Round()
-        request, options = self.request, self.request.check_options
+        request = self.request
+        options = replace(request.check_options, rounding=self.supports.rounding)
 
         @hypothesis_seed(request.seed + number)
         @search_settings(examples, request.database)

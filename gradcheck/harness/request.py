@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from gradcheck.errors import boolean, choice, integer, invalid, invalid_type, seconds_or_none
-from gradcheck.geometry.supports import Supports
+from gradcheck.geometry.supports import ROUNDING_MODELS, Supports
 
 #: How finite differences are taken (:mod:`gradcheck.witnesses.differences`).
 METHODS = ("central", "four-point", "richardson", "complex-step")
@@ -51,6 +51,9 @@ class CheckOptions:
         Seed of the adjoint identity's vectors and of fast mode's directions.
     explain : bool
         Explain a mismatch (the odd witness out, the mistake matched).
+    rounding : {"entrywise", "normwise"} or None
+        The rounding model every bound follows (:mod:`gradcheck.judge.bounds`); None: the
+        layer's own claim (``supports["rounding"]``, default ``"entrywise"``).
     """
 
     mode: str = "auto"
@@ -59,6 +62,7 @@ class CheckOptions:
     deadline: float | None = DEFAULT_DEADLINE
     seed: int = 0
     explain: bool = True
+    rounding: str | None = None
 
     def __post_init__(self) -> None:
         choice("mode", self.mode, MODES)
@@ -67,6 +71,8 @@ class CheckOptions:
         object.__setattr__(self, "deadline", seconds_or_none("deadline", self.deadline))
         object.__setattr__(self, "seed", integer("seed", self.seed))
         boolean("explain", self.explain)
+        if self.rounding is not None:
+            choice("rounding", self.rounding, ROUNDING_MODELS)
 
     @classmethod
     def create(cls, options: CheckOptions | None = None, **changes: Any) -> CheckOptions:

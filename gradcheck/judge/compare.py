@@ -4,15 +4,17 @@ Three witnesses, each independent of the direct formulas in :mod:`gradcheck.form
 
 * **finite differences** of ``L = ⟨δ, y⟩`` — the forward pass only, never the backward: the
   full Jacobian (:func:`compare_finite_differences`, entries with disjoint outputs perturbed
-  together, :mod:`gradcheck.witnesses.compressed`; at most :data:`FULL_JACOBIAN_MAX` perturbations) or
-  directional derivatives along random directions (fast mode, :mod:`gradcheck.judge.directional`);
+  together, :mod:`gradcheck.witnesses.compressed`; at most :data:`FULL_JACOBIAN_MAX`
+  perturbations) or directional derivatives along random directions (fast mode,
+  :mod:`gradcheck.judge.directional`);
 * the **Fourier identity** (:mod:`gradcheck.witnesses.fourier`) — the convolution theorem;
 * the **adjoint identity** ``⟨u, J v⟩ = ⟨Jᵀu, v⟩`` — forward against backward, any size.
 
 Every comparison is entrywise, ``|analytic − witness| <= bound``, where the bound is the sum
-of the analytic side's rounding bound (:mod:`gradcheck.floating`: ``γ_n·Σ|terms|``) and the
-witness's own error bound.  Results are frozen :class:`CheckResult`s; :func:`raise_on_failure`
-turns a failed one into :class:`GradientMismatch`.
+of the analytic side's rounding bound (:mod:`gradcheck.floating`: ``γ_n·Σ|terms|``; under
+``rounding="normwise"`` plus each plane's FFT/Winograd bound, :mod:`gradcheck.judge.bounds`)
+and the witness's own error bound.  Results are frozen :class:`CheckResult`s;
+:func:`raise_on_failure` turns a failed one into :class:`GradientMismatch`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,20 @@ from gradcheck.errors import GradientMismatch, invalid
 from gradcheck.floating import gamma
 from gradcheck.formulas.conv import conv_backward, conv_forward
 from gradcheck.geometry.problem import ConvProblem, term_counts
-from gradcheck.judge.bounds import analytic_bounds, evaluation_bound, refuse_full_jacobian
+from gradcheck.judge.bounds import (
+    Norms,
+    analytic_bounds,
+    batch_planes,
+    check_rounding,
+    difference_planes,
+    evaluation_bound,
+    forward_planes,
+    input_planes,
+    plane_entries,
+    refuse_complex_step,
+    refuse_full_jacobian,
+    weight_planes,
+)
 from gradcheck.judge.result import CheckResult, Comparison, compare_arrays
 from gradcheck.witnesses import fourier
 from gradcheck.witnesses.compressed import structured_gradients
@@ -39,6 +54,11 @@ Gradients = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
 ANALYTIC_TOLERANCE = (
     "analytic side γ_n·Σ|terms| (n = terms per entry, via the backward on |δ|, |x|, |w|)"
+)
+
+
+NORMWISE_TOLERANCE = (
+    "each plane's FFT/Winograd bound (normwise rounding: Higham Thm 24.2, Winograd growth)"
 )
 
 
@@ -63,7 +83,8 @@ def base_output(problem: ConvProblem, forward: Forward, y: np.ndarray | None) ->
 
 
 def _numeric_one_by_one(
-    problem: ConvProblem, forward: Forward, method: str, dtype: np.dtype
+    problem: ConvProblem, forward: Forward, method: str, dtype: np.dtype,
+    rounding: str = "entrywise",
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each gradient of L entry by entry: one perturbation per entry, one call per point."""
     p = problem
@@ -76,7 +97,8 @@ def _numeric_one_by_one(
     for which, (point, outputs) in arguments.items():
         derivative = numeric_gradient(
             paired(p, outputs, dtype), point, method=method, linear=True,
-            error_bound=evaluation_bound(p, which, dtype, imaginary=imaginary),
+            error_bound=evaluation_bound(p, which, dtype, imaginary=imaginary,
+                                         rounding=rounding),
             point_bytes=point.nbytes + y_bytes,
         )
         numeric["d" + which] = (derivative.value, derivative.error)
@@ -93,6 +115,7 @@ def compare_finite_differences(
     numeric_dtype: np.dtype | str | None = None,
     assume_conv: bool = True,
     y: np.ndarray | None = None,
+    rounding: str = "entrywise",
 ) -> CheckResult:
     """Analytic ``(dx, dw, db)`` against full-Jacobian finite differences of ``L = ⟨δ, y⟩``.
 
@@ -127,46 +150,61 @@ def compare_finite_differences(
     y : ndarray, optional
         The forward's output at the problem's x, w, b, if already computed (it is what folded
         calls are checked against; otherwise one more forward call computes it).
+    rounding : {"entrywise", "normwise"}
+        The rounding model of the backward and the forward (:mod:`gradcheck.judge.bounds`):
+        both the analytic side's bounds and the evaluations of L follow it.
 
     Raises
     ------
     InvalidArgument
-        More than FULL_JACOBIAN_MAX perturbations.
+        More than FULL_JACOBIAN_MAX perturbations; the complex step under normwise rounding.
     """
     refuse_full_jacobian(problem)
+    refuse_complex_step(check_rounding(rounding), method)
     p = problem
     dtype = work_dtype(p, method) if numeric_dtype is None else np.dtype(numeric_dtype)
     analytic = _analytic(p, backward) if gradients is None else gradients
-    bounds = analytic_bounds(p)
+    bounds = analytic_bounds(p, rounding=rounding)
+    normwise = rounding == "normwise"
     if assume_conv:
-        numeric = structured_gradients(p, forward, method, dtype, base_output(p, forward, y))
+        numeric = structured_gradients(
+            p, forward, method, dtype, base_output(p, forward, y),
+            planes=difference_planes(p, dtype) if normwise else None,
+            batch_bound=batch_planes(p) if normwise else None)
         how = "entries with disjoint outputs perturbed together"
     else:
-        numeric = _numeric_one_by_one(p, forward, method, dtype)
+        numeric = _numeric_one_by_one(p, forward, method, dtype, rounding)
         how = "one entry at a time"
     comparisons = tuple(
         compare_arrays(name, f"{method} differences", value, numeric[name][0],
                        bound + numeric[name][1])
         for name, value, bound in zip(("dx", "dw", "db"), analytic, bounds)
-        if name in numeric
+        if name in numeric and value is not None and bound is not None
     )
     return CheckResult(
         "finite-differences", comparisons,
-        f"{ANALYTIC_TOLERANCE} + {method} differences' round-off (exact: y is linear in each "
-        f"argument, step of the data's order; {how})",
+        f"{_analytic_tolerance(rounding)} + {method} differences' round-off (exact: y is linear "
+        f"in each argument, step of the data's order; {how})",
         p.describe(),
     )
 
 
+def _analytic_tolerance(rounding: str) -> str:
+    if rounding == "normwise":
+        return f"{ANALYTIC_TOLERANCE} + {NORMWISE_TOLERANCE}"
+    return ANALYTIC_TOLERANCE
+
+
 def compare_fourier(
-    problem: ConvProblem, backward: Backward = conv_backward, *, gradients: Gradients | None = None
+    problem: ConvProblem, backward: Backward = conv_backward, *,
+    gradients: Gradients | None = None, rounding: str = "entrywise",
 ) -> CheckResult:
     """Analytic dx and dw against the same gradients computed by the convolution theorem."""
     p = problem
     if np.iscomplexobj(p.x) or np.iscomplexobj(p.w) or np.iscomplexobj(p.dy):
         raise invalid("problem", p.describe(), "the Fourier check needs real arrays")
     analytic = _analytic(p, backward) if gradients is None else gradients
-    bound_dx, bound_dw, _ = analytic_bounds(p)
+    bound_dx, bound_dw, _ = analytic_bounds(p, rounding=rounding)
     f_dx, f_dw = fourier.fourier_backward(p.dy, p.x, p.w, p.spec)
     e_dx, e_dw = fourier.fourier_error_bound(p.dy, p.x, p.w, p.spec)
     comparisons = (
@@ -175,7 +213,7 @@ def compare_fourier(
     )
     return CheckResult(
         "fourier", comparisons,
-        f"{ANALYTIC_TOLERANCE} + FFT error bound (Higham Thm 24.2, float64)",
+        f"{_analytic_tolerance(rounding)} + FFT error bound (Higham Thm 24.2, float64)",
         p.describe(),
     )
 
@@ -186,6 +224,7 @@ def compare_adjoint(
     forward: Forward = conv_forward,
     *,
     seed: int = 0,
+    rounding: str = "entrywise",
 ) -> CheckResult:
     """The dot-product identity ``⟨u, J v⟩ = ⟨Jᵀu, v⟩`` for x, w (and b), in the problem dtype.
 
@@ -193,8 +232,12 @@ def compare_adjoint(
     without bias at v and ``Jᵀu`` the backward at δ = u.  Both sides are sums over the same
     products ``u·w·v`` (or ``u·v·x``), so each is within ``γ_m·T`` of the exact value, with
     ``T = ⟨|u|, conv(|v|, |w|)⟩`` and m the depth of the longer of the two summations.
+    Under ``rounding="normwise"`` each side adds its planes' bounds paired with the other
+    vector: ``J v``'s y-planes with u, ``Jᵀu``'s gradient planes with v
+    (:meth:`gradcheck.judge.bounds.PlaneErrors.paired`).
     """
     p = problem
+    check_rounding(rounding)
     rng = np.random.default_rng(seed)
     dtype = p.dtype
 
@@ -214,17 +257,34 @@ def compare_adjoint(
     ):
         left = np.sum(u * jv)
         right = np.sum(np.asarray(jtu) * v)
-        args = (np.abs(v), np.abs(p.w)) if name == "x" else (np.abs(p.x), np.abs(v))
-        total = float(np.sum(np.abs(u) * conv_forward(*(a.astype(np.float64) for a in args),
+        first, second = (v, p.w) if name == "x" else (p.x, v)
+        total = float(np.sum(np.abs(u) * conv_forward(np.abs(first).astype(np.float64),
+                                                       np.abs(second).astype(np.float64),
                                                        None, p.spec)))
         bound = (gamma(terms["y"] + p.dy.size, dtype) + gamma(n_back, dtype)) * total
+        if rounding == "normwise":
+            bound = bound + _adjoint_planes(p, name, u, v)
         comparisons.append(
-            compare_arrays(f"⟨u, J_{name} v⟩", f"⟨J_{name}ᵀu, v⟩", left, right, bound)
+            compare_arrays(f"⟨u, J_{name} v⟩", f"⟨J_{name}ᵀu, v⟩", left, right,
+                           np.asarray(bound))
         )
     return CheckResult(
         "adjoint", tuple(comparisons),
         "both sides within γ_m·⟨|u|, conv(|v|, |w|)⟩ of the exact value", p.describe(),
     )
+
+
+def _adjoint_planes(problem: ConvProblem, name: str, u: np.ndarray, v: np.ndarray) -> float:
+    """Normwise part of the adjoint identity's bound for argument ``name`` (x or w)."""
+    p, dtype = problem, problem.dtype
+    norms_u, norms_v = Norms.of(u), Norms.of(v)
+    if name == "x":
+        forward_side = forward_planes(p, dtype, x=norms_v).paired(norms_u)
+        backward_side = input_planes(p, dtype, dy=norms_u).paired(norms_v)
+    else:
+        forward_side = forward_planes(p, dtype, w=norms_v).paired(norms_u)
+        backward_side = weight_planes(p, dtype, dy=norms_u).paired(norms_v)
+    return float(forward_side + backward_side)
 
 
 def compare_transfer_function(
@@ -241,11 +301,14 @@ def compare_transfer_function(
     return CheckResult("transfer-function", (comparison,), outcome.detail, p.describe())
 
 
-def compare_forward(problem: ConvProblem, y: np.ndarray) -> CheckResult:
+def compare_forward(problem: ConvProblem, y: np.ndarray,
+                    rounding: str = "entrywise") -> CheckResult:
     """The layer's y against the reference forward, within both sides' rounding bounds.
 
     Each y entry is ``b + Σ w·x`` over ``n = C/G·∏K`` products: ``γ_{n+1}·(conv(|x|, |w|) + |b|)``
-    in the layer's dtype, plus the same in float64 for the reference.
+    in the layer's dtype, plus the same in float64 for the reference (a direct sum).  Under
+    ``rounding="normwise"`` the layer's side adds the bound of its (n, f) plane
+    (:func:`gradcheck.judge.bounds.forward_planes`).
     """
     p = problem
     wide = np.result_type(p.dtype, np.float64)
@@ -257,10 +320,13 @@ def compare_forward(problem: ConvProblem, y: np.ndarray) -> CheckResult:
         magnitude = magnitude + np.abs(b).reshape((1, -1) + (1,) * p.spec.dims)
     n = p.w.shape[1] * int(np.prod(p.w.shape[2:])) + 1
     bound = (gamma(n, p.dtype) + gamma(n, np.float64)) * magnitude
+    tolerance = "γ_n·(conv(|x|, |w|) + |b|) per output, layer dtype + float64 reference"
+    if check_rounding(rounding) == "normwise":
+        bound = bound + plane_entries(forward_planes(p, p.dtype), bound.ndim)
+        tolerance = f"{tolerance} + {NORMWISE_TOLERANCE}"
     return CheckResult(
         "forward", (compare_arrays("y", "reference forward", y, reference, bound),),
-        "γ_n·(conv(|x|, |w|) + |b|) per output, layer dtype + float64 reference",
-        p.describe(),
+        tolerance, p.describe(),
     )
 
 
@@ -278,15 +344,17 @@ def check_gradients(
     forward: Forward = conv_forward,
     *,
     method: str = "central",
+    rounding: str = "entrywise",
 ) -> tuple[CheckResult, ...]:
     """Run finite differences, Fourier and adjoint checks; raise on the first failure."""
     __tracebackhide__ = True
     gradients = _analytic(problem, backward)
     results = [compare_finite_differences(problem, backward, forward, method=method,
-                                          gradients=gradients)]
+                                          gradients=gradients, rounding=rounding)]
     if not np.iscomplexobj(problem.x):
-        results.append(compare_fourier(problem, backward, gradients=gradients))
-    results.append(compare_adjoint(problem, backward, forward))
+        results.append(compare_fourier(problem, backward, gradients=gradients,
+                                       rounding=rounding))
+    results.append(compare_adjoint(problem, backward, forward, rounding=rounding))
     for result in results:
         raise_on_failure(result)
     return tuple(results)

@@ -2,9 +2,10 @@
 
 For ``L = ⟨δ, y⟩`` and Gaussian directions ``v`` (drawn from ``np.random.default_rng(seed)``),
 compare the analytic ``⟨∇L, v⟩`` (the layer's gradients dotted with v) with the numeric
-directional derivative ``D_v L`` (:func:`gradcheck.witnesses.differences.directional_derivatives`).  L is
-linear in x and affine in ``(w, b)``, so along x alone or along ``(w, b)`` together every
-difference rule is exact; the cost is a few forward calls whatever the size:
+directional derivative ``D_v L``
+(:func:`gradcheck.witnesses.differences.directional_derivatives`).  L is linear in x and
+affine in ``(w, b)``, so along x alone or along ``(w, b)`` together every difference rule is
+exact; the cost is a few forward calls whatever the size:
 
 * **x**: the k directions' stencil points folded into the batch axis: one forward call of
   ``(stencil points)·k·N`` samples (checked against the forward's own y, see
@@ -41,6 +42,12 @@ magnitude above τ: the chance of missing it is essentially zero.  What fast mod
 resolution at the rounding level: entrywise rounding-sized errors of random sign must be
 about √n times larger than the entrywise bound before a random projection sees them, where
 the full Jacobian (``mode="full"``) compares every entry with its own bound.
+
+Under ``rounding="normwise"`` (:mod:`gradcheck.judge.bounds`) both sides widen by their planes'
+bounds paired with the direction: ``|⟨ĝ − g, v⟩|`` by ``max(Σ‖v_plane‖₂·E_FFT,
+Σ‖v_plane‖₁·E_Winograd)`` over the gradient's planes, and every evaluation of L by the pairing of
+δ with y's planes at the stencil's farthest points, whose planes' norms are at most x's (or
+w's) plus ``a·h/max|v|`` times v's.
 """
 
 from __future__ import annotations
@@ -53,6 +60,15 @@ from gradcheck.errors import invalid
 from gradcheck.floating import gamma
 from gradcheck.formulas.conv import conv_backward, conv_forward
 from gradcheck.geometry.problem import ConvProblem, term_counts
+from gradcheck.judge.bounds import (
+    Norms,
+    batch_planes,
+    check_rounding,
+    input_planes,
+    loss_error,
+    refuse_complex_step,
+    weight_planes,
+)
 from gradcheck.judge.compare import (
     Backward,
     Forward,
@@ -144,6 +160,25 @@ def _along(
                           numeric.value, tolerance)
 
 
+def _loss_planes(problem: ConvProblem, dtype: np.dtype, which: str, v: np.ndarray,
+                 scale: np.ndarray) -> np.ndarray:
+    """Normwise part of one evaluation of L at direction k's farthest stencil points, (k,).
+
+    The points are ``x + a·h·v_k/2^⌈log₂ max|v_k|⌉`` (or the same for w): their planes' norms
+    are at most x's (w's) plus ``scale_k = a·h/max|v_k|`` times v_k's.  b enters no transform.
+    """
+    p = problem
+    k = len(v)
+    if which == "x":
+        moved = Norms.of(p.x).plus(Norms.of(v, lead=3).scaled(scale.reshape(k, 1, 1)))
+        return loss_error(p, dtype, x=moved)
+    if which == "b":
+        return np.full(k, float(loss_error(p, dtype)))
+    kernels = v.reshape(k, -1)[:, : p.w.size].reshape(k, *p.w.shape)
+    moved = Norms.of(p.w).plus(Norms.of(kernels, lead=3).scaled(scale.reshape(k, 1, 1)))
+    return loss_error(p, dtype, w=moved)
+
+
 def _flat(*arrays: np.ndarray | None) -> np.ndarray:
     """The arrays that are not None, flattened and laid end to end."""
     return np.concatenate([a.reshape(-1) for a in arrays if a is not None])
@@ -166,6 +201,7 @@ def compare_directional(
     numeric_dtype: np.dtype | str | None = None,
     assume_conv: bool = True,
     y: np.ndarray | None = None,
+    rounding: str = "entrywise",
 ) -> CheckResult:
     """Analytic gradients against directional derivatives of ``L = ⟨δ, y⟩`` (fast mode).
 
@@ -187,6 +223,8 @@ def compare_directional(
     y : ndarray, optional
         The forward's output at the problem's x, w, b, if already computed (folded calls are
         checked against it).
+    rounding : {"entrywise", "normwise"}
+        The layer's rounding model (module notes).
 
     Returns
     -------
@@ -196,6 +234,8 @@ def compare_directional(
     """
     if isinstance(directions, bool) or not isinstance(directions, int) or directions < 1:
         raise invalid("directions", directions, "expected an int >= 1")
+    refuse_complex_step(check_rounding(rounding), method)
+    normwise = rounding == "normwise"
     p = problem
     dtype = work_dtype(p, method) if numeric_dtype is None else np.dtype(numeric_dtype)
     real = np.finfo(dtype).dtype  # the real dtype of the numeric side
@@ -210,36 +250,46 @@ def compare_directional(
     t = _sums(p, v_x, v_w, v_b)
     terms = term_counts(p)
 
-    def analytic(name: str, sums: np.ndarray) -> np.ndarray:  # Σ|v|·β = γ_t·⟨A, |v|⟩
+    def analytic(name: str, sums: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
+        """Σ|v|·β = γ_t·⟨A, |v|⟩, plus the planes' pairing with v under normwise rounding."""
         g = gamma(terms[name], p.dtype)
-        return np.where(sums == 0, 0.0, g * np.where(sums == 0, 1.0, sums))
+        bound = np.where(sums == 0, 0.0, g * np.where(sums == 0, 1.0, sums))
+        if normwise and v is not None and name != "db":
+            planes = input_planes if name == "dx" else weight_planes
+            bound = bound + planes(p, p.dtype).paired(Norms.of(v, lead=3))
+        return bound
 
     def evaluation(point: np.ndarray, fixed: float, moved: np.ndarray,
-                   v: np.ndarray) -> np.ndarray:
+                   v: np.ndarray, which: str) -> np.ndarray:
         """γ·(the fixed part + a·h·⟨A, |v|⟩/max|v|) at the stencil's farthest points."""
         g = gamma(terms["y"] + 1 + p.dy.size + 6, dtype)
         h = float(step_size(method, float(np.abs(point).max(initial=0.0)), real, linear=True))
         largest = np.abs(v).reshape(len(v), -1).max(axis=1).astype(np.float64)
         moving = reach(method) * h * moved / largest
-        return g * (moving if method == "complex-step" else fixed + moving)
+        bound = g * (moving if method == "complex-step" else fixed + moving)
+        if normwise:
+            bound = bound + _loss_planes(p, dtype, which, v, reach(method) * h / largest)
+        return bound
 
     y_base = base_output(p, forward, y) if assume_conv else None
-    outputs = x_outputs(p, forward, dtype, fold=assume_conv, y_base=y_base)
+    outputs = x_outputs(p, forward, dtype, fold=assume_conv, y_base=y_base,
+                        batch_bound=batch_planes(p) if normwise else None)
     point = p.x.astype(dtype)
     fixed = t["T_x"] + t["T_b"]  # ⟨|δ|, conv(|x|, |w|) + |b|⟩
     comparisons = [_along("dx", method, point, paired(p, outputs, dtype), v_x, dx,
-                          analytic("dx", t["T_vx"]), evaluation(point, fixed, t["T_vx"], v_x))]
+                          analytic("dx", t["T_vx"], v_x),
+                          evaluation(point, fixed, t["T_vx"], v_x, "x"))]
     point, outputs = wb_outputs(p, forward, dtype, "wb")
     v_wb = _rows(v_w, v_b)
     joint = _along("dw" if p.b is None else "(dw, db)", method, point,
                    paired(p, outputs, dtype), v_wb, _flat(dw, db),
-                   analytic("dw", t["T_vw"]) + analytic("db", t["T_vb"]),
-                   evaluation(point, fixed, t["T_vw"] + t["T_vb"], v_wb))
+                   analytic("dw", t["T_vw"], v_w) + analytic("db", t["T_vb"]),
+                   evaluation(point, fixed, t["T_vw"] + t["T_vb"], v_wb, "wb"))
     comparisons.append(joint)
-    if not joint.passed and p.b is not None:  # which of the two is wrong?
+    if not joint.passed and v_b is not None and db is not None:  # which of the two is wrong?
         for name, v, g, sums in (("dw", v_w, dw, t["T_vw"]), ("db", v_b, db, t["T_vb"])):
             point, outputs = wb_outputs(p, forward, dtype, name[1])
             comparisons.append(_along(name, method, point, paired(p, outputs, dtype), v, g,
-                                      analytic(name, sums),
-                                      evaluation(point, fixed, sums, v)))
+                                      analytic(name, sums, v),
+                                      evaluation(point, fixed, sums, v, name[1])))
     return CheckResult("directional", tuple(comparisons), TOLERANCE, p.describe())

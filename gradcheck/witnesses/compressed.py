@@ -20,8 +20,8 @@ those outputs recovers each gradient entry separately.  The classes ("colors") u
 With a stencil of q points (2 for central differences) that is ``q·C/G·∏P`` x-points (folded
 into the batch axis: a call or two) and ``q·(C/G·∏K + 1)`` calls for w and b, instead of one
 point per entry.  The perturbed points are formed and evaluated by
-:func:`gradcheck.witnesses.differences.compressed_differences`; recovering the entries is a box sum (x) or a
-plain sum (w, b).
+:func:`gradcheck.witnesses.differences.compressed_differences`; recovering the entries is a
+box sum (x) or a plain sum (w, b).
 
 **Assumption**: the forward *is* a convolution of the problem's geometry — samples treated
 independently, each output reading only its window.  ``check_layer`` relies on it only after
@@ -38,9 +38,15 @@ at a perturbed point p, plus ``γ_1`` of the same for rounding the perturbed ent
 with ``ω_f = max|w_f|`` for x (at most one perturbed entry reaches an output), ``+ a·h·max|x|``
 for w, ``+ a·h`` for b.  The recovered entry's bound is the sum of ``|δ_o|`` times these over
 its outputs, divided by h, plus ``γ_n·Σ|δ_o·Δ_o|`` for the n-term recovery sum itself.
+
+Under the judge's normwise rounding model (a forward computed by FFT or Winograd) each output
+is further off by its plane's bound at the perturbed point; the judge passes that bound in
+(``planes``, :func:`gradcheck.judge.bounds.forward_planes`), and it is added per (n, f).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -53,7 +59,13 @@ from gradcheck.witnesses.differences import (
     reach,
     step_size,
 )
-from gradcheck.witnesses.evaluations import Forward, absolute_forward, wb_outputs, x_outputs
+from gradcheck.witnesses.evaluations import (
+    BatchBound,
+    Forward,
+    absolute_forward,
+    wb_outputs,
+    x_outputs,
+)
 
 
 def _extents(problem: ConvProblem) -> tuple[int, ...]:
@@ -106,6 +118,11 @@ def _box_sums(q: np.ndarray, problem: ConvProblem) -> np.ndarray:
     return q
 
 
+#: ``planes(which, step) -> (N, F)``: the judge's bound on every output of plane (n, f) when
+#: ``which`` ("x", "w" or "b") is perturbed by up to ``step`` (see the module notes).
+PlaneBound = Callable[[str, float], np.ndarray]
+
+
 def _output_bound(problem: ConvProblem, dtype: np.dtype, extra: np.ndarray,
                   imaginary: bool) -> np.ndarray:
     """``γ_{t+5}·(conv(|x|, |w|) + |b| + extra)`` per output (module notes), float64."""
@@ -120,20 +137,32 @@ def _output_bound(problem: ConvProblem, dtype: np.dtype, extra: np.ndarray,
     return g * (magnitude + extra)
 
 
+def x_class_count(problem: ConvProblem) -> int:
+    """The most entries of one (n, c) plane of x that one color class perturbs together."""
+    colors = x_colors(problem)[0].reshape(problem.x.shape[1], -1)
+    return int(max(np.bincount(row).max() for row in colors))
+
+
+Options = tuple[str, np.dtype, "PlaneBound | None"]
+
+
 def _differences(
     problem: ConvProblem, point: np.ndarray, outputs: BatchedFunction, colors: np.ndarray,
-    spread: np.ndarray | float, options: tuple[str, np.dtype],
+    spread: np.ndarray | float, options: Options, which: str,
 ):
     """compressed_differences with the output bound for this argument.
 
     ``spread``: how much a unit perturbation of one class moves ``conv(|p|, |w|)`` at most, per
     filter (ω_f for x, max|x| for w, 1 for b).
     """
-    method, dtype = options
+    method, dtype, planes = options
     h = float(step_size(method, float(np.abs(point).max(initial=0.0)), point.real.dtype,
                         linear=True))
     extra = np.asarray(spread, dtype=np.float64) * (reach(method) * h)
     bound = _output_bound(problem, dtype, extra, imaginary=method == "complex-step")
+    if planes is not None:
+        plane = planes(which, reach(method) * h)
+        bound = bound + plane.reshape(plane.shape + (1,) * problem.spec.dims)
     point_bytes = np.dtype(dtype).itemsize * (point.size + problem.dy.size)
     return compressed_differences(
         outputs, point, colors, method=method, linear=True,
@@ -146,7 +175,7 @@ def _recovery_gamma(n: int) -> float:
     return gamma(n + 1, np.float64)
 
 
-def _dx(problem: ConvProblem, outputs: BatchedFunction, options: tuple[str, np.dtype]):
+def _dx(problem: ConvProblem, outputs: BatchedFunction, options: Options):
     p = problem
     n, c = p.x.shape[:2]
     groups = p.spec.groups
@@ -159,7 +188,7 @@ def _dx(problem: ConvProblem, outputs: BatchedFunction, options: tuple[str, np.d
     flat_colors = colors[0].reshape(c, -1)
     g = _recovery_gamma(delta_g.shape[2] + int(np.prod(_extents(p))))
     for classes, derivative in _differences(p, p.x.astype(options[1]), outputs, colors,
-                                            omega, options):
+                                            omega, options, "x"):
         shape = (len(classes), *delta_g.shape)
         d = derivative.value.reshape(shape)
         products = d * delta_g[None]
@@ -177,7 +206,7 @@ def _dx(problem: ConvProblem, outputs: BatchedFunction, options: tuple[str, np.d
 
 
 def _plane_sums(problem: ConvProblem, point: np.ndarray, outputs: BatchedFunction,
-                colors: np.ndarray, spread: float, options: tuple[str, np.dtype]):
+                colors: np.ndarray, spread: float, options: Options, which: str):
     """w or b: ``Σ_{n,o} δ[n, f, o]·Δ_k[n, f, o]`` for every class k and filter f."""
     p = problem
     delta = p.dy.astype(np.result_type(p.dy, np.float64))
@@ -186,7 +215,7 @@ def _plane_sums(problem: ConvProblem, point: np.ndarray, outputs: BatchedFunctio
     value = np.zeros((count, len(p.w)), dtype=np.result_type(delta, options[1]))
     error = np.zeros(value.shape)
     g = _recovery_gamma(delta.size // len(p.w))
-    for classes, derivative in _differences(p, point, outputs, colors, spread, options):
+    for classes, derivative in _differences(p, point, outputs, colors, spread, options, which):
         products = derivative.value * delta[None]
         value[classes] = products.sum(axis=axes)
         error[classes] = ((derivative.roundoff * np.abs(delta[None])).sum(axis=axes)
@@ -196,23 +225,28 @@ def _plane_sums(problem: ConvProblem, point: np.ndarray, outputs: BatchedFunctio
 
 def structured_gradients(
     problem: ConvProblem, forward: Forward, method: str, dtype: np.dtype,
-    y_base: np.ndarray | None,
+    y_base: np.ndarray | None, *, planes: PlaneBound | None = None,
+    batch_bound: BatchBound | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``∂L/∂x``, ``∂L/∂w`` (and ``∂L/∂b``) with their error bounds, by compressed differences.
 
     ``y_base``: the forward's y at the problem's own x, w, b, to check every folded
     call (:func:`gradcheck.witnesses.evaluations.x_outputs`); None for the reference forward.
+    ``planes`` and ``batch_bound``: the judge's extra bounds under the normwise rounding model
+    (:data:`PlaneBound`, :data:`gradcheck.witnesses.evaluations.BatchBound`); None: entrywise.
     """
     p = problem
-    options = (method, dtype)
-    result = {"dx": _dx(p, x_outputs(p, forward, dtype, fold=True, y_base=y_base), options)}
+    options = (method, dtype, planes)
+    result = {"dx": _dx(p, x_outputs(p, forward, dtype, fold=True, y_base=y_base,
+                                     batch_bound=batch_bound), options)}
     f = len(p.w)
     point, outputs = wb_outputs(p, forward, dtype, "w")
     value, error = _plane_sums(p, point, outputs, w_colors(p), float(np.abs(p.x).max()),
-                               options)
+                               options, "w")
     result["dw"] = (value.T.reshape(p.w.shape), error.T.reshape(p.w.shape))
     if p.b is not None:
         point, outputs = wb_outputs(p, forward, dtype, "b")
-        value, error = _plane_sums(p, point, outputs, np.zeros(f, dtype=int), 1.0, options)
+        value, error = _plane_sums(p, point, outputs, np.zeros(f, dtype=int), 1.0, options,
+                                   "b")
         result["db"] = (value[0], error[0])
     return result

@@ -1,7 +1,7 @@
 """The scalar that finite differences evaluate, ``L = ⟨δ, y⟩``, and y itself, as batched functions.
 
-The engine (:mod:`gradcheck.witnesses.differences`) asks for y (or L) at a whole batch of points at once; how
-many forward calls that costs depends on what is known about the forward:
+The engine (:mod:`gradcheck.witnesses.differences`) asks for y (or L) at a whole batch of points
+at once; how many forward calls that costs depends on what is known about the forward:
 
 ========= ============================================ ==========================================
 argument  the reference ``conv_forward``               a user's forward
@@ -41,6 +41,12 @@ from gradcheck.witnesses.differences import BatchedFunction
 Forward = Callable[..., np.ndarray]
 Gradients = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
+#: ``batch_bound(points, dtype) -> (N, F)``: the judge's extra bound (normwise rounding model,
+#: :func:`gradcheck.judge.bounds.forward_planes`) on every output of plane (n, f), at the
+#: worst of ``points`` (B, N, C, S…) evaluated in ``dtype``, plus at the problem's own x in
+#: y_base's dtype; added to :func:`_check_batch`'s entrywise bound.
+BatchBound = Callable[[np.ndarray, np.dtype], np.ndarray]
+
 
 def absolute_forward(problem: ConvProblem) -> np.ndarray:
     """``conv(|x|, |w|)`` without the bias (float64): every y entry's Σ|terms|; remembered by
@@ -50,7 +56,8 @@ def absolute_forward(problem: ConvProblem) -> np.ndarray:
         np.abs(p.x).astype(np.float64), np.abs(p.w).astype(np.float64), None, p.spec))
 
 
-def _cast(problem: ConvProblem, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+def _cast(problem: ConvProblem,
+          dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     p = problem
     b = None if p.b is None else p.b.astype(dtype)
     return p.x.astype(dtype), p.w.astype(dtype), b, p.dy.astype(dtype)
@@ -64,7 +71,8 @@ def paired(problem: ConvProblem, outputs: BatchedFunction, dtype: np.dtype) -> B
 
 
 def _check_batch(points: np.ndarray, y: np.ndarray, y_base: np.ndarray, x: np.ndarray,
-                 w: np.ndarray, b: np.ndarray | None) -> None:
+                 w: np.ndarray, b: np.ndarray | None,
+                 batch_bound: BatchBound | None = None) -> None:
     """The mean of a folded call's outputs against the forward's own y at x (module notes).
 
     Exactly, ``mean_i y(p̂_i) = y(x + mean_i r_i)`` with ``r_i = p̂_i − p_i`` the rounding of
@@ -84,6 +92,9 @@ def _check_batch(points: np.ndarray, y: np.ndarray, y_base: np.ndarray, x: np.nd
         per_filter = per_filter + np.abs(b)
     scale = gamma(t + count + 2, y.dtype) + gamma(t, y_base.dtype)
     bound = (scale * per_filter).reshape((1, -1) + (1,) * (y_base.ndim - 2))
+    if batch_bound is not None:
+        planes = batch_bound(points, y.dtype)
+        bound = bound + planes.reshape(planes.shape + (1,) * (y_base.ndim - 2))
     error = np.abs(mean - y_base)
     if np.all(error <= bound):
         return
@@ -100,13 +111,15 @@ def _check_batch(points: np.ndarray, y: np.ndarray, y_base: np.ndarray, x: np.nd
 
 
 def x_outputs(problem: ConvProblem, forward: Forward, dtype: np.dtype, *, fold: bool,
-              y_base: np.ndarray | None = None) -> BatchedFunction:
+              y_base: np.ndarray | None = None,
+              batch_bound: BatchBound | None = None) -> BatchedFunction:
     """y as a function of x: points (B, N, C, S…) -> (B, N, F, O…).
 
     ``fold``: one forward call per batch, the points folded into the batch axis; else one
     call per point.  With ``y_base`` (the forward's output at the problem's own x, w, b)
     every folded call is checked: the engines' batches are symmetric stencils around x (their
     points average to x), so the outputs must average to ``y_base`` (see the module notes).
+    ``batch_bound``: the judge's extra bound for a normwise layer (:data:`BatchBound`).
     """
     x, w, b, _ = _cast(problem, dtype)
     spec, n = problem.spec, x.shape[0]
@@ -116,7 +129,7 @@ def x_outputs(problem: ConvProblem, forward: Forward, dtype: np.dtype, *, fold: 
     def outputs(points: np.ndarray) -> np.ndarray:
         y = forward(points.reshape(-1, *x.shape[1:]), w, b, spec)
         if y_base is not None:
-            _check_batch(points, y, y_base, x, w, b)
+            _check_batch(points, y, y_base, x, w, b, batch_bound)
         return y.reshape(len(points), n, *y.shape[1:])
 
     return outputs
@@ -155,7 +168,7 @@ def wb_outputs(problem: ConvProblem, forward: Forward, dtype: np.dtype,
     if which == "b" and reference:
         y_unbiased = conv_forward(x, w, None, spec)[None]
         shape = (1, -1) + (1,) * spec.dims
-        return b, lambda points: y_unbiased + points.reshape(len(points), *shape)
+        return point, lambda points: y_unbiased + points.reshape(len(points), *shape)
 
     def unpack(points: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         count = len(points)
