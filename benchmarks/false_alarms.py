@@ -87,8 +87,8 @@ def _fuzz_rows(name: str, layer: Any, dtype: str, total: int, chunk: int,
     start = time.perf_counter()
     run = 0
     while row["examples"] < total:
-        result = fuzz_layer(layer, max_examples=min(chunk, total - row["examples"]),
-                            seed=seed + run, dtypes=(dtype,), explain=False)
+        result = fuzz_layer(layer, examples=min(chunk, total - row["examples"]),
+                            seed=seed + run, explain=False, claim={"dtypes": (dtype,)})
         run += 1
         row["runs"] += 1
         row["examples"] += max(result.examples, 1)

@@ -34,7 +34,7 @@ CHANGES = {
 CLAIMS = {
     "dims": (1, 3), "max_stride": 2, "dilation": False, "groups": False, "padding": "symmetric",
     "uniform": True, "exact_tiling": True, "square_input": True, "square_kernel": True,
-    "bias": False, "dtypes": ("float32", "float64"),
+    "bias": False, "dtypes": ("float32", "float64"), "rounding": "normwise",
 }
 
 
@@ -43,7 +43,10 @@ def _roundtrip(request: Request) -> Request:
 
 
 def test_every_field_has_a_case() -> None:
+    from gradcheck import Supports
+
     assert set(CHANGES) == {f.name for f in fields(Request)}
+    assert set(CLAIMS) == {f.name for f in fields(Supports)}
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))

@@ -127,12 +127,13 @@ def test_the_complex_step_is_refused_under_normwise_rounding():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(correct_layers()))
-def test_correct_layers_pass_under_their_declared_model(name, dtype):
+def test_correct_layers_pass_under_their_declared_model(name, dtype, budget):
     if name.startswith("torch"):
         torch = pytest.importorskip("torch")
         torch.set_num_threads(1)  # spinning intra-op threads: several times slower here
     layer = correct_layers()[name]
-    result = fuzz_layer(layer, max_examples=8, seed=11, dtypes=(dtype,), explain=False)
+    result = fuzz_layer(layer, examples=budget(0.06), seed=11, explain=False,
+                        claim={"dtypes": (dtype,)})
     assert result.status == "passed", result.error
 
 
@@ -151,19 +152,20 @@ def test_an_undeclared_fft_layer_is_told_it_looks_like_fft_rounding():
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_fuzzing_an_undeclared_fft_layer_never_reports_a_mismatch(dtype):
+def test_fuzzing_an_undeclared_fft_layer_never_reports_a_mismatch(dtype, budget):
     undeclared = layer_from_functions(fft_scipy_fft.forward, fft_scipy_fft.backward,
                                       {"dtypes": (dtype,)})
-    result = fuzz_layer(undeclared, max_examples=60, seed=0, dtypes=(dtype,), explain=False)
+    result = fuzz_layer(undeclared, examples=budget(0.4), seed=0, explain=False,
+                        claim={"dtypes": (dtype,)})
     assert result.status in ("passed", "layer-error")
     if result.status == "layer-error":
         assert getattr(result.error, "reason", None) == NORMWISE_REASON
 
 
-def test_an_undeclared_winograd_layer_is_never_a_mismatch():
+def test_an_undeclared_winograd_layer_is_never_a_mismatch(budget):
     undeclared = layer_from_functions(winograd_f2x2_3x3.forward, winograd_f2x2_3x3.backward,
                                       dict(winograd_f2x2_3x3.supports, rounding="entrywise"))
-    result = fuzz_layer(undeclared, max_examples=40, seed=0, explain=False)
+    result = fuzz_layer(undeclared, examples=budget(0.27), seed=0, explain=False)
     assert result.status in ("passed", "layer-error"), result.error
     assert result.status == "passed" or getattr(result.error, "reason", None) == NORMWISE_REASON
 
@@ -192,7 +194,8 @@ def _mistake_params(names):
 
 @pytest.mark.parametrize(("name", "dtype"), _mistake_params(sorted(MISTAKES)))
 def test_every_wrong_layer_is_caught_under_normwise_rounding(name, dtype):
-    result = fuzz_layer(MISTAKES[name], dtypes=(dtype,), rounding="normwise", explain=False)
+    result = fuzz_layer(MISTAKES[name], explain=False,
+                        claim={"dtypes": (dtype,), "rounding": "normwise"})
     assert result.status == "mismatch", f"{name} passed {result.examples} configurations"
     assert isinstance(result.error, GradientMismatch)
 

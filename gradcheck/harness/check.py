@@ -401,46 +401,6 @@ def check_regression(
     try:
         return check_layer(layer, problem, **check_kwargs)
     except GradientMismatch as error:
-        raise GradientMismatch(f"{prefix}: {error}", error.result) from error
-    except LayerError as error:
-        raise LayerError(f"{prefix}: {error}", error.reason) from error
-
-
-def check_regressions(
-    layer: Any, directory: str | os.PathLike[str], **check_kwargs: Any
-) -> list[LayerReport]:
-    """Replay every case in ``directory`` against ``layer``, in name order.
-
-    Returns the reports of all cases when every one passes; raises the first failure as
-    :func:`check_regression` does.  ``check_kwargs`` go to ``check_layer`` (``method``,
-    ``reference_forward``, ``deadline``, ``seed``).
-    """
-    __tracebackhide__ = True
-    return [check_regression(layer, path, **check_kwargs)
-            for path in list_regressions(directory)]
-
-
-# --------------------------------------------------------------------------- replaying a corpus
-
-
-def check_regression(
-    layer: Any, path: str | os.PathLike[str], **check_kwargs: Any
-) -> LayerReport:
-    """Run :func:`check_layer` on one saved case.
-
-    Raises
-    ------
-    GradientMismatch, LayerError
-        As ``check_layer`` does, the message prefixed ``regression case <name> (<path>):``;
-        ``.result`` / ``.reason`` are kept.
-    """
-    __tracebackhide__ = True
-    name, problem, _ = load_regression(path)
-    _, json_path, _ = case_paths(Path(path))
-    prefix = f"regression case {name} ({json_path})"
-    try:
-        return check_layer(layer, problem, **check_kwargs)
-    except GradientMismatch as error:
         raise GradientMismatch(f"{prefix}: {error}", error.result) from None
     except LayerError as error:
         raise LayerError(f"{prefix}: {error}", error.reason) from None

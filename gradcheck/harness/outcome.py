@@ -242,8 +242,13 @@ def _verdict(result: FuzzResult) -> str:
                           for f in result.failures)
         return (f"{head}  {name}: {len(result.failures)} distinct failures in "
                 f"{result.examples} configurations ({kinds})")
-    what = ("the layer misbehaved, so no gradient was checked"
-            if first.status == "layer-error" else first.what())
+    if first.reason == "normwise-rounding":
+        what = ("its errors look like FFT/Winograd rounding, not a mistake: rerun with "
+                "--rounding normwise")
+    elif first.status == "layer-error":
+        what = "the layer misbehaved, so no gradient was checked"
+    else:
+        what = first.what()
     return f"{head}  {name}: {what} (found within {first.found_after} configurations)"
 
 
