@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -61,7 +62,8 @@ def _upsample(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     """``a↑s``: s − 1 zeros between neighbouring samples of each spatial axis."""
     lengths = tuple((n - 1) * s + 1 for n, s in zip(a.shape[2:], factors, strict=True))
     up = np.zeros(a.shape[:2] + lengths)
-    up[(Ellipsis, *tuple(slice(None, None, s) for s in factors))] = a
+    every: tuple[Any, ...] = (Ellipsis, *(slice(None, None, s) for s in factors))
+    up[every] = a
     return up
 
 
