@@ -10,6 +10,10 @@ its gradient checked at all.
 from __future__ import annotations
 
 import numbers
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -51,6 +55,41 @@ class LayerError(GradcheckError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+#: gradcheck's own source tree: its frames are cut from a user's traceback.
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def call_user(what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, user code: any exception becomes a LayerError (reason ``"raised"``).
+
+    The one guarded call into code gradcheck did not write — a layer's forward or backward, a
+    function and its VJP, a forward under the Fourier check.  The message is ``"<what> raised
+    <Type>: <message>"`` and the traceback trimmed to the user's own frames (gradcheck's
+    frames removed, and installed libraries' frames below the user's last one).
+    """
+    try:
+        return fn(*args)
+    except Exception as error:  # the user's code: anything can come out
+        raise LayerError(f"{what} raised {type(error).__name__}: {error}\n"
+                         f"{user_traceback(error)}", "raised") from error
+
+
+def user_traceback(error: BaseException) -> str:
+    """The traceback of ``error`` trimmed to the user's frames (see :func:`call_user`)."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if not str(Path(f.filename).resolve()).startswith(_PACKAGE_DIR + os.sep)]
+    while len(frames) > 1 and _installed(frames[-1].filename):
+        frames.pop()
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return "".join(lines).rstrip()
+
+
+def _installed(filename: str) -> bool:
+    """A frame of an installed library (site-packages), not of the user's own files."""
+    parts = Path(filename).parts
+    return "site-packages" in parts or "dist-packages" in parts
 
 
 def invalid(name: str, value: Any, expected: str) -> InvalidArgument:

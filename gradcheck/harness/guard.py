@@ -7,54 +7,21 @@ these are reported with a stable ``reason`` (the CLI's exit code 3).
 
 from __future__ import annotations
 
-import os
 import time
-import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gradcheck.errors import LayerError
+from gradcheck.errors import LayerError, call_user
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.harness.request import DEFAULT_DEADLINE
-
-#: gradcheck's own source tree: its frames are cut from a user's traceback.
-_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
-
-
-def _user_traceback(error: BaseException) -> str:
-    """The traceback trimmed to the user's frames.
-
-    gradcheck's own frames are removed, and so are the installed libraries' frames below the
-    user's last one (numpy's internals under a failing ``np.max``): what is left is the user's
-    code down to the line that failed.
-    """
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if not str(Path(f.filename).resolve()).startswith(_PACKAGE_DIR + os.sep)]
-    while len(frames) > 1 and _installed(frames[-1].filename):
-        frames.pop()
-    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
-    return "".join(lines).rstrip()
-
-
-def _installed(filename: str) -> bool:
-    """A frame of an installed library (site-packages), not of the user's own files."""
-    parts = Path(filename).parts
-    return "site-packages" in parts or "dist-packages" in parts
 
 
 def _call(what: str, fn: Callable[..., Any], args: tuple[Any, ...], deadline: float | None) -> Any:
     copies = [None if a is None or not isinstance(a, np.ndarray) else a.copy() for a in args]
     start = time.perf_counter()
-    try:
-        out = fn(*args)
-    except Exception as error:  # the user's code: anything can come out
-        raise LayerError(
-            f"the layer's {what} raised {type(error).__name__}: {error}\n"
-            f"{_user_traceback(error)}", "raised",
-        ) from error
+    out = call_user(f"the layer's {what}", fn, *args)
     elapsed = time.perf_counter() - start
     names = ("dy", "x", "w", "b") if what == "backward" else ("x", "w", "b")
     for name, original, arg in zip(names, copies, args):

@@ -98,6 +98,7 @@ from gradcheck.errors import (
     GradcheckError,
     GradientMismatch,
     LayerError,
+    call_user,
     choice,
     integer,
     invalid,
@@ -183,11 +184,8 @@ def _as_inputs(inputs: Any) -> tuple[np.ndarray, ...]:
 
 
 def _call(what: str, fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        with np.errstate(all="ignore"):  # stepping may leave f's domain on purpose
-            return fn(*args)
-    except Exception as error:
-        raise LayerError(f"{what} raised {type(error).__name__}: {error}", "raised") from error
+    with np.errstate(all="ignore"):  # stepping may leave f's domain on purpose
+        return call_user(what, fn, *args)
 
 
 def _gradients(vjp: Callable[..., Any], dy: np.ndarray,

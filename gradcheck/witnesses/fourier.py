@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-from gradcheck.errors import LayerError, invalid, invalid_type
+from gradcheck.errors import LayerError, call_user, invalid, invalid_type
 from gradcheck.geometry.spec import ConvSpec, output_shape, spatial_index
 
 Forward = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", ConvSpec], np.ndarray]
@@ -255,10 +255,7 @@ class TransferCheck:
 
 
 def _evaluate(forward: Forward, args: tuple, shape: tuple[int, ...], what: str) -> np.ndarray:
-    try:
-        out = np.asarray(forward(*args))
-    except Exception as exc:
-        raise LayerError(f"forward raised {type(exc).__name__}: {exc} ({what})", "raised") from exc
+    out = np.asarray(call_user(f"the forward ({what})", forward, *args))
     if out.shape != shape or out.dtype.kind not in "biuf":
         raise LayerError(f"forward returned a {out.dtype} array of shape {out.shape} for {what};"
                          f" expected real values of shape {shape}", "wrong-shape")
