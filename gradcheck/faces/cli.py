@@ -95,6 +95,7 @@ def _add_verify(commands: argparse._SubParsersAction) -> None:
 def _run_verify(args: argparse.Namespace) -> int:
     from gradcheck.faces.verify import verify
 
+    _hypothesis_home(None)
     report = verify(args.examples, args.seed, show_progress=not args.quiet)
     print(report.table())
     return EXIT_PASSED if report.passed else EXIT_MISMATCH
