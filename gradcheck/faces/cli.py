@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from gradcheck.errors import GradcheckError, choice, integer, invalid, seconds_or_none
 from gradcheck.faces.flags import EXIT_LAYER, EXIT_MISMATCH, EXIT_PASSED, EXIT_USAGE, flag_type
-from gradcheck.geometry.supports import PADDING_MODES, Supports
+from gradcheck.geometry.supports import FAMILIES, PADDING_MODES, Supports
 from gradcheck.harness.request import BOOLEAN_CLAIM_KEYS, METHODS, MODES, Request
 
 #: Exit code per run status.
@@ -120,6 +120,10 @@ def _add_claim_flags(fuzz: argparse.ArgumentParser) -> None:
     for key in BOOLEAN_CLAIM_KEYS:
         claim.add_argument("--" + key.replace("_", "-"), dest=key, default=None,
                            action=argparse.BooleanOptionalAction, help=helps[key])
+    claim.add_argument("--family", type=flag_type(
+        "--family", lambda name, v: choice(name, v, FAMILIES)),
+        help="what the layer computes: conv, conv_transpose, max_pool or avg_pool (a "
+        "layer's own `supports` family wins)")
     claim.add_argument("--dtype", dest="dtypes", action="append",
                        choices=("float64", "float32", "float16", "complex128"),
                        help="dtype to draw (repeatable)")

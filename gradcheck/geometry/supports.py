@@ -12,6 +12,9 @@ from gradcheck.errors import invalid, invalid_type
 
 PADDING_MODES = ("asymmetric", "symmetric", "none")
 
+#: What a layer computes: a convolution, or one of its siblings (issue 12).
+FAMILIES = ("conv", "conv_transpose", "max_pool", "avg_pool")
+
 
 @dataclass(frozen=True)
 class Supports:
@@ -39,6 +42,11 @@ class Supports:
         False: b is always None.
     dtypes : tuple of str
         Floating dtypes the layer accepts, e.g. ("float64", "float32").
+    family : {"conv", "conv_transpose", "max_pool", "avg_pool"}
+        What the layer computes, and so its protocol: ``forward(x, w, b, spec)`` for the
+        convolutions (spec a ConvSpec or ConvTransposeSpec), ``forward(x, spec)`` for the
+        poolings (spec a PoolSpec).  Keys that mean nothing to a family (groups, bias for a
+        pooling) are ignored by its strategies.
     """
 
     dims: tuple[int, ...] = (1, 2, 3)
@@ -52,6 +60,7 @@ class Supports:
     square_kernel: bool = False
     bias: bool = True
     dtypes: tuple[str, ...] = ("float64",)
+    family: str = "conv"
 
     def __post_init__(self) -> None:
         dims = (self.dims,) if isinstance(self.dims, int) else self.dims
@@ -66,6 +75,8 @@ class Supports:
             raise invalid("max_stride", self.max_stride, "expected an int >= 1")
         if not isinstance(self.padding, str) or self.padding not in PADDING_MODES:
             raise invalid("padding", self.padding, f"expected one of {PADDING_MODES}")
+        if not isinstance(self.family, str) or self.family not in FAMILIES:
+            raise invalid("family", self.family, f"expected one of {FAMILIES}")
         for name in ("dilation", "groups", "uniform", "exact_tiling", "square_input",
                      "square_kernel", "bias"):
             if not isinstance(getattr(self, name), bool):
