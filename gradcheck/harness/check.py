@@ -21,6 +21,7 @@ import numpy as np
 from gradcheck.errors import GradcheckError, GradientMismatch, LayerError, invalid
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.harness.corpus import case_paths, list_regressions, load_regression
+from gradcheck.harness.family_check import check_family_layer
 from gradcheck.harness.guard import call_backward, call_forward
 from gradcheck.harness.layer import as_layer, describe_layer, supports_of
 from gradcheck.harness.outcome import problem_text
@@ -108,7 +109,9 @@ def check_layer(
     ----------
     layer : Layer
         ``forward(x, w, b, spec)`` and ``backward(dy, x, w, b, spec)``.
-    problem : ConvProblem
+    problem : ConvProblem, ConvTransposeProblem or PoolProblem
+        A family problem is checked by :func:`gradcheck.harness.family_check.check_family_layer`
+        (the layer's ``supports["family"]`` says max or average pooling).
     options : CheckOptions, optional
         All of the following at once; keywords override it.
     mode : {"auto", "full", "fast"}
@@ -149,6 +152,8 @@ def check_layer(
     __tracebackhide__ = True
     options = CheckOptions.create(options, **changes)
     layer = as_layer(layer)
+    if not isinstance(problem, ConvProblem):  # the family: ConvTransposeProblem, PoolProblem
+        return check_family_layer(layer, problem, options)
     _check_method_fits(layer, problem, options.method)
     report = _run_checks(layer, problem, options)
     formula = _formula_problem(layer, problem)
