@@ -94,6 +94,27 @@ class TapConvTranspose:
         delta[tap_slices(self.crop_start(spec), (1,) * spec.dims, dy.shape[2:])] = dy
         return delta
 
+    # hooks of the backward, each the correct step (examples.family_mistakes overrides one)
+    def gather_start(self, t: tuple[int, ...], spec: Spec) -> tuple[int, ...]:
+        """Where tap t of δ_full is read for input position 0: ``r·t``."""
+        return self.tap_start(t, spec)
+
+    def gather_stride(self, spec: Spec) -> tuple[int, ...]:
+        """The step between input positions in δ_full: ``s``."""
+        return tuple(spec.stride)
+
+    def dx_weight(self, wg: np.ndarray, t: tuple[int, ...]) -> np.ndarray:
+        """The kernel tap that multiplies δ_full[s·i + r·t] in dx: tap t itself (no flip)."""
+        return wg[(..., *t)]
+
+    def dx_delta(self, delta: np.ndarray) -> np.ndarray:
+        """δ per group, (N, G, C_out/G, …), as dx's group g reads it: group g's own."""
+        return delta
+
+    def dw_layout(self, dw: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """(G, C_in/G, C_out/G, K…) -> w's layout (C_in, C_out/G, K…)."""
+        return dw.reshape(w.shape)
+
     def backward(self, dy, x, w, b, spec):
         g = spec.groups
         delta = self.grouped(self.delta_full(dy, x, w, spec), g)
@@ -101,13 +122,15 @@ class TapConvTranspose:
         dx = np.zeros(xg.shape, dtype=np.result_type(dy, x, w))
         dw = np.zeros(wg.shape, dtype=dx.dtype)
         for t in taps(w.shape[2:]):
-            where = tap_slices(self.tap_start(t, spec), spec.stride, x.shape[2:])
+            where = tap_slices(self.gather_start(t, spec), self.gather_stride(spec),
+                               x.shape[2:])
             d_t = delta[(slice(None), *where)]   # (N, G, J, S…)
-            dx += np.einsum("ngj...,gcj->ngc...", d_t, wg[(..., *t)])
+            dx += np.einsum("ngj...,gcj->ngc...", self.dx_delta(delta)[(slice(None), *where)],
+                            self.dx_weight(wg, t))
             dw[(..., *t)] = np.einsum("ngcp,ngjp->gcj", xg.reshape(*xg.shape[:3], -1),
                                       d_t.reshape(*d_t.shape[:3], -1))
         db = None if b is None else dy.sum(axis=(0, *range(2, dy.ndim)))
-        return dx.reshape(x.shape), dw.reshape(w.shape), db
+        return dx.reshape(x.shape), self.dw_layout(dw, w), db
 
 
 # --------------------------------------------------------------------------- pooling

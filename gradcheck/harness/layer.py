@@ -49,9 +49,15 @@ def as_layer(obj: Any, name: str = "layer") -> Layer:
 
 
 def supports_of(layer: Any, **overrides: Any) -> Supports:
-    """The layer's support claim (``layer.supports``; everything if absent), with overrides."""
-    claim = getattr(layer, "supports", None)
-    return Supports.from_claim(claim).restrict(**overrides)
+    """The layer's support claim (``layer.supports``; everything if absent), with overrides.
+
+    A family the layer declares itself wins over an override (``--family`` only picks the
+    protocol of a layer that does not say).
+    """
+    claim = Supports.from_claim(getattr(layer, "supports", None))
+    if claim.family != "conv":
+        overrides.pop("family", None)
+    return claim.restrict(**overrides)
 
 
 def describe_layer(layer: Any) -> str:
