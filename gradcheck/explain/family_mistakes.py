@@ -367,7 +367,7 @@ def explain_family(problem: FamilyProblem, family: str, report: Any) -> Explanat
                  if "y" in wrong else "your forward matches the reference " + kind)
     if [n for n in wrong if n != "y"]:
         witnesses += "; " + " and ".join(LABEL[n] for n in wrong if n != "y") + \
-            " disagree with the reference formulas"
+            (" disagrees" if len([n for n in wrong if n != "y"]) == 1 else " disagree") + " with the reference formulas"
     if failed:
         witnesses += f"; failed checks: {', '.join(failed)}"
     arrays = {n: (user[n], reference[n], np.broadcast_to(bounds[n], user[n].shape))

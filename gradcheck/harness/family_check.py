@@ -67,9 +67,13 @@ def resolve_family_mode(mode: str, problem: FamilyProblem) -> str:
 
 
 def call_family_forward(layer: Any, problem: FamilyProblem, family: str, *,
-                        deadline: float | None, **replaced: Any) -> np.ndarray:
-    """The layer's forward on the problem (x, w or b replaced), through the guarded call."""
+                        deadline: float | None, dtype: np.dtype | None = None,
+                        **replaced: Any) -> np.ndarray:
+    """The layer's forward on the problem (x, w or b replaced), through the guarded call;
+    with ``dtype`` every argument is cast to it (the finite differences' working dtype)."""
     a = {**arguments(problem), **replaced}
+    if dtype is not None:
+        a = {k: None if v is None else v.astype(dtype, copy=False) for k, v in a.items()}
     if family == "conv_transpose":
         b = a.get("b") if "b" in a else None
         args: tuple[Any, ...] = (a["x"], a["w"], b, problem.spec)
@@ -153,10 +157,12 @@ def _checks(layer: Any, p: FamilyProblem, family: str, options: CheckOptions) ->
         if which == "x" and fold:
             folded = points.reshape(-1, *p.x.shape[1:])
             allowed = None if deadline is None else deadline * len(folded) / batch
-            out = call_family_forward(layer, p, family, deadline=allowed, x=folded)
+            out = call_family_forward(layer, p, family, deadline=allowed, x=folded,
+                                      dtype=points.dtype)
             return out.reshape(len(points), *p.dy.shape)
         return np.stack([call_family_forward(layer, p, family, deadline=deadline,
-                                             **{which: point}) for point in points])
+                                             dtype=points.dtype, **{which: point})
+                         for point in points])
 
     compare = compare_family_differences if mode == "full" else compare_family_directional
     extra = {} if mode == "full" else {"seed": options.seed}
