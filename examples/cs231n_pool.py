@@ -5,7 +5,7 @@
 :func:`gradcheck.harness.layer.layer_from_cs231n_pool`::
 
     gradcheck fuzz examples/cs231n_pool.py:layer
-    gradcheck fuzz examples/cs231n_pool.py:wrong_layer      # the gradient goes to every window entry
+    gradcheck fuzz examples/cs231n_pool.py:wrong_layer   # δ to every window entry
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def max_pool_backward_naive(dout: np.ndarray, cache: Any) -> np.ndarray:
         for j in range(dout.shape[3]):
             window = x[:, :, i * stride:i * stride + hh, j * stride:j * stride + ww]
             flat = window.reshape(*window.shape[:2], -1).argmax(axis=2)
-            mask = np.zeros(window.shape[:2] + (hh * ww,), dtype=bool)
+            mask = np.zeros((*window.shape[:2], hh * ww), dtype=bool)
             np.put_along_axis(mask, flat[..., None], True, axis=2)
             mask = mask.reshape(window.shape)
             dx[:, :, i * stride:i * stride + hh, j * stride:j * stride + ww] += (

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from examples.cs231n_pool import layer as cs231n_pool, wrong_layer as cs231n_wrong
+from examples.cs231n_pool import layer as cs231n_pool
+from examples.cs231n_pool import wrong_layer as cs231n_wrong
 from examples.family_layers import avg_pool, conv_transpose, max_pool
 from examples.family_mistakes import FAMILY_MISTAKES
 from gradcheck import (
@@ -150,6 +151,7 @@ def test_every_named_mistake_has_a_wrong_layer():
 def test_every_family_mistake_is_caught_and_named_by_default_fuzzing(name):
     result = fuzz_layer(FAMILY_MISTAKES[name])
     assert result.status == "mismatch", f"{name} passed {result.examples} configurations"
+    assert result.explanation is not None
     named = [d.name for d in result.explanation.diagnoses]
     assert name in named, str(result)
     assert f"[{named[0]}]" in str(result)
@@ -215,6 +217,7 @@ def test_layer_own_family_wins_over_the_flag(capsys):
 def test_cs231n_pool_adapter():
     assert fuzz_layer(cs231n_pool, examples=30).passed
     wrong = fuzz_layer(cs231n_wrong, examples=30)
+    assert wrong.explanation is not None
     assert wrong.explanation.diagnoses[0].name == "gradient to every window entry"
 
 

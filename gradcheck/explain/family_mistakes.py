@@ -41,13 +41,13 @@ from gradcheck.formulas.conv_transpose import (
     crop_or_extend,
     full_transposed,
 )
-from gradcheck.formulas.pool import avg_pool_divisor, max_pool_forward
+from gradcheck.formulas.pool import avg_pool_divisor
 from gradcheck.geometry.family_problem import ConvTransposeProblem, PoolProblem
-from gradcheck.geometry.family_spec import PoolSpec, pool_window_starts
+from gradcheck.geometry.family_spec import pool_window_starts
 from gradcheck.geometry.spec import ConvSpec
 from gradcheck.judge.family_bounds import (
-    FamilyProblem,
     GRADIENTS,
+    FamilyProblem,
     analytic_bounds,
     forward_bound,
     reference_backward,
@@ -72,8 +72,14 @@ class Mistake:
 # --------------------------------------------------------------------------- transposed
 
 
+def _spatial(index: tuple[slice, ...]) -> tuple[slice, ...]:
+    """``(:, :, *index)``: the same slices of every batch sample and channel."""
+    return (slice(None), slice(None), *index)
+
+
 def _first_s(a: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
-    return a[(slice(None), slice(None), *(slice(0, n) for n in sizes))]
+    index = (slice(None), slice(None), *(slice(0, n) for n in sizes))
+    return a[index]
 
 
 def _dx_with(p: ConvTransposeProblem, **geometry: Any) -> Arrays:
@@ -215,7 +221,7 @@ def _argmax_taps(p: PoolProblem) -> tuple[np.ndarray, ...]:
     for t in np.ndindex(*s.kernel_size):
         index = tuple(slice(r * ti, r * ti + st * (o - 1) + 1, st)
                       for r, ti, st, o in zip(s.dilation, t, s.stride, out))
-        values.append(xp[(slice(None), slice(None), *index)])
+        values.append(xp[_spatial(index)])
     best = np.argmax(np.stack(values), axis=0)
     n, c = p.x.shape[:2]
     return tuple(a.reshape(n * c, *out) for a in np.unravel_index(best, s.kernel_size))
@@ -367,7 +373,8 @@ def explain_family(problem: FamilyProblem, family: str, report: Any) -> Explanat
                  if "y" in wrong else "your forward matches the reference " + kind)
     if [n for n in wrong if n != "y"]:
         witnesses += "; " + " and ".join(LABEL[n] for n in wrong if n != "y") + \
-            (" disagrees" if len([n for n in wrong if n != "y"]) == 1 else " disagree") + " with the reference formulas"
+            (" disagrees" if len([n for n in wrong if n != "y"]) == 1 else " disagree") + \
+            " with the reference formulas"
     if failed:
         witnesses += f"; failed checks: {', '.join(failed)}"
     arrays = {n: (user[n], reference[n], np.broadcast_to(bounds[n], user[n].shape))

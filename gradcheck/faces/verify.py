@@ -17,10 +17,10 @@ from hypothesis import given, target
 from hypothesis import seed as hypothesis_seed
 
 from gradcheck.errors import integer
+from gradcheck.faces.verify_family import FAMILY_CHECKS, verify_families
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.harness.progress import Progress
 from gradcheck.harness.search import search_settings
-from gradcheck.faces.verify_family import FAMILY_CHECKS, verify_families
 from gradcheck.harness.strategies import conv_problems
 from gradcheck.judge.compare import (
     compare_adjoint,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.errors import GradcheckError, GradientMismatch, LayerError, invalid
+from gradcheck.geometry.family_problem import ConvTransposeProblem, PoolProblem
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.harness.corpus import case_paths, list_regressions, load_regression
 from gradcheck.harness.family_check import check_family_layer
@@ -99,7 +100,7 @@ def _numeric_dtype(layer: Any, problem: ConvProblem, method: str) -> np.dtype:
 
 def check_layer(
     layer: Any,
-    problem: ConvProblem,
+    problem: ConvProblem | ConvTransposeProblem | PoolProblem,
     options: CheckOptions | None = None,
     **changes: Any,
 ) -> LayerReport:
@@ -110,7 +111,7 @@ def check_layer(
     layer : Layer
         ``forward(x, w, b, spec)`` and ``backward(dy, x, w, b, spec)``.
     problem : ConvProblem, ConvTransposeProblem or PoolProblem
-        A family problem is checked by :func:`gradcheck.harness.family_check.check_family_layer`
+        A family problem goes to :func:`gradcheck.harness.family_check.check_family_layer`
         (the layer's ``supports["family"]`` says max or average pooling).
     options : CheckOptions, optional
         All of the following at once; keywords override it.

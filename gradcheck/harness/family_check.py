@@ -28,6 +28,7 @@ import numpy as np
 
 from gradcheck.errors import GradientMismatch, LayerError, invalid
 from gradcheck.explain.family_mistakes import explain_family
+from gradcheck.geometry.family_problem import ConvTransposeProblem
 from gradcheck.harness.guard import _call, _validate
 from gradcheck.harness.layer import describe_layer, supports_of
 from gradcheck.harness.outcome import problem_text
@@ -95,9 +96,9 @@ def call_family_backward(layer: Any, problem: FamilyProblem, family: str, *,
         if isinstance(dx, (tuple, list)) and len(dx) == 1:
             dx = dx[0]
         return {"dx": _validate("dx", dx, p.x.shape, np.result_type(delta, p.x), "backward")}
-    assert not isinstance(p, type(None))
-    b = None if without_bias else getattr(p, "b", None)
-    w = getattr(p, "w")
+    assert isinstance(p, ConvTransposeProblem)
+    b = None if without_bias else p.b
+    w = p.w
     out = _call("backward", layer.backward, (delta, p.x, w, b, p.spec), deadline)
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         count = len(out) if isinstance(out, (tuple, list)) else type(out).__name__
@@ -160,9 +161,12 @@ def _checks(layer: Any, p: FamilyProblem, family: str, options: CheckOptions) ->
             out = call_family_forward(layer, p, family, deadline=allowed, x=folded,
                                       dtype=points.dtype)
             return out.reshape(len(points), *p.dy.shape)
-        return np.stack([call_family_forward(layer, p, family, deadline=deadline,
-                                             dtype=points.dtype, **{which: point})
-                         for point in points])
+        one: list[np.ndarray] = []
+        for point in points:
+            replaced: dict[str, Any] = {which: point}
+            one.append(call_family_forward(layer, p, family, deadline=deadline,
+                                           dtype=points.dtype, **replaced))
+        return np.stack(one)
 
     compare = compare_family_differences if mode == "full" else compare_family_directional
     extra = {} if mode == "full" else {"seed": options.seed}
@@ -170,9 +174,10 @@ def _checks(layer: Any, p: FamilyProblem, family: str, options: CheckOptions) ->
                            numeric_dtype=_numeric_dtype(layer, p, options.method), **extra))
     if family in LINEAR_FAMILIES:
         def apply(which: str, v: np.ndarray) -> np.ndarray:
-            bias = {"b": None} if family == "conv_transpose" else {}
-            return call_family_forward(layer, p, family, deadline=deadline, **{which: v},
-                                       **bias)
+            replaced: dict[str, Any] = {which: v}
+            if family == "conv_transpose":
+                replaced["b"] = None
+            return call_family_forward(layer, p, family, deadline=deadline, **replaced)
 
         def transpose(u: np.ndarray) -> dict[str, np.ndarray]:
             return call_family_backward(layer, p, family, deadline=deadline, dy=u,
@@ -216,7 +221,7 @@ def check_family_layer(layer: Any, problem: FamilyProblem, options: CheckOptions
         if not wide.passed:
             report = wide
     if not report.passed:
-        explanation = explain_family(report.problem, family, report) if options.explain \
-            else None
+        explanation = (explain_family(cast(Any, report.problem), family, report)
+                       if options.explain else None)
         raise GradientMismatch(problem_text(describe_layer(layer), report, explanation), report)
     return report

@@ -22,7 +22,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import given, reject, target
 from hypothesis import seed as hypothesis_seed
@@ -145,7 +145,7 @@ class _Search:
                 self.shrink_steps += 1
             try:
                 report = (check_layer(self.layer, problem, options) if family == "conv" else
-                          check_family_layer(self.layer, problem, options, family))
+                          check_family_layer(self.layer, cast(Any, problem), options, family))
             except Inconclusive:
                 self.inconclusive += 1
                 reject()  # too long a low-precision sum to judge: draw another configuration

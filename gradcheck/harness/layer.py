@@ -282,7 +282,8 @@ def _conv_transpose_call(x: Any, w: Any, b: Any, spec: Any) -> Any:
               groups=spec.groups, dilation=spec.dilation)
     out = spec.output_size(x.shape[2:], w.shape[2:])
     crop = tuple(slice(lo, lo + o) for (lo, _), o in zip(spec.padding, out))
-    return full[(slice(None), slice(None), *crop)]
+    index = (slice(None), slice(None), *crop)
+    return full[index]
 
 
 def _pool_call(family: str) -> Callable[..., Any]:

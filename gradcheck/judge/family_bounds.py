@@ -36,7 +36,7 @@ point (``|∇L| <= A`` entrywise), as in :func:`gradcheck.judge.bounds.evaluatio
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +53,7 @@ from gradcheck.formulas.pool import (
 from gradcheck.geometry.family_problem import ConvTransposeProblem, PoolProblem
 from gradcheck.witnesses.differences import BatchedFunction, reach
 
-FamilyProblem = Union[ConvTransposeProblem, PoolProblem]
+FamilyProblem = ConvTransposeProblem | PoolProblem
 
 #: The families other than the convolution, and the problem type each is checked on.
 FAMILY_PROBLEMS = {"conv_transpose": ConvTransposeProblem, "max_pool": PoolProblem,
@@ -195,9 +195,12 @@ def evaluation_bound(problem: FamilyProblem, family: str, which: str,
     g = gamma(m, dtype)
     abs_dy = np.abs(p.dy).astype(np.float64)
     if family == "max_pool":
+        assert isinstance(p, PoolProblem)
+        spec = p.spec
+
         def max_bound(points: np.ndarray) -> np.ndarray:
             folded = np.abs(points).reshape(-1, *p.x.shape[1:]).astype(np.float64)
-            y = max_pool_forward(folded, p.spec).reshape(len(points), *p.dy.shape)
+            y = max_pool_forward(folded, spec).reshape(len(points), *p.dy.shape)
             return g * np.einsum("bj,j->b", y.reshape(len(points), -1), abs_dy.reshape(-1))
         return max_bound
     weights = absolute_gradients(p, family)["d" + which].reshape(-1)

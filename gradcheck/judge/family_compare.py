@@ -220,7 +220,8 @@ def compare_family_adjoint(problem: FamilyProblem, family: str, apply: Apply,
             problem, family, **magnitudes, **({"b": None} if "b" in arguments(p) else {}))))
         bound = (gamma(terms["y"] + p.dy.size, dtype)
                  + gamma(terms["d" + which] + value.size, dtype)) * total
-        comparisons.append(compare_arrays(f"⟨u, J_{which} v⟩", f"⟨J_{which}ᵀu, v⟩", left,
-                                          right, bound))
+        comparisons.append(compare_arrays(f"⟨u, J_{which} v⟩", f"⟨J_{which}ᵀu, v⟩",
+                                          np.asarray(left), np.asarray(right),
+                                          np.asarray(bound)))
     return CheckResult("adjoint", tuple(comparisons),
                        "both sides within γ_m·⟨|u|, Y(|v|)⟩ of the exact value", p.describe())
