@@ -24,6 +24,7 @@ Average pooling (``y = Σ_window x / |W(o)|``)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -60,13 +61,19 @@ Arrays = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class Mistake:
-    """A named mistake: what it gets wrong, how to fix it, and what it computes."""
+    """A named mistake: what it gets wrong, how to fix it, and what it computes.
+
+    ``applies(problem)``: the confusion itself exists on the configuration (K vs ∏K needs
+    ∏K != K[0]); elsewhere its numbers are another mistake's, and the search names it only if
+    some failure it explains is one where it applies.
+    """
 
     name: str
     family: str
     sentence: str
     fix: str
     predict: Callable[[Any], Arrays]
+    applies: Callable[[Any], bool] = lambda problem: True
 
 
 # --------------------------------------------------------------------------- transposed
@@ -270,6 +277,16 @@ def _with_pad_rule(include: bool) -> Callable[[PoolProblem], Arrays]:
     return predict
 
 
+def _first_kernel_size(p: PoolProblem) -> Arrays:
+    """Divide every window by K[0]."""
+    return _divided(p, np.full(p.dy.shape[2:], float(p.spec.kernel_size[0])))
+
+
+def _k_differs(p: PoolProblem) -> bool:
+    """K[0] and ∏K differ: where "K instead of ∏K" is itself, not another mistake's numbers."""
+    return int(np.prod(p.spec.kernel_size)) != p.spec.kernel_size[0]
+
+
 def _full_size(p: PoolProblem) -> Arrays:
     if not p.spec.count_include_pad:
         return {}
@@ -288,7 +305,7 @@ AVG = (
     Mistake("K instead of ∏K", "avg_pool",
             "the divisor is the first kernel size K instead of the window's size ∏K",
             "divide by the product of the kernel sizes (less what the window leaves out)",
-            lambda p: _divided(p, np.full(p.dy.shape[2:], float(p.spec.kernel_size[0])))),
+            _first_kernel_size, _k_differs),
     Mistake("partial windows divided by the full size", "avg_pool",
             "ceil_mode's partial windows, which reach past the padded input, are divided by "
             "the full window size ∏K", "count only the taps inside [−lo, S + hi) "
@@ -385,20 +402,39 @@ def explain_family(problem: FamilyProblem, family: str, report: Any) -> Explanat
 
 def explain_family_search(problem: FamilyProblem, family: str, report: Any,
                           seen: list[tuple[Any, Exception]], tries: int = 30) -> Explanation:
-    """The minimal failure explained; when it names no mistake, or several, the first other
-    failure of the search (smallest first) that names exactly one lends its name."""
+    """The minimal failure explained, its name chosen by the whole search.
+
+    On a small configuration several mistakes can compute the same numbers (in 1-d, "K instead
+    of ∏K" divides like "padding counted" does).  Every failure the search met (smallest
+    first, at most ``tries``) votes for the mistakes that match it.  The mistake that explains
+    the most of them leads, provided its confusion applies to one of them
+    (:attr:`Mistake.applies`); the minimal configuration's own order breaks ties.
+    """
     e = explain_family(problem, family, report)
-    if len(e.diagnoses) == 1:
-        return e
+    votes: Counter[str] = Counter(d.name for d in e.diagnoses)
+    known = {d.name: d for d in e.diagnoses}
+    applies = {m.name: m.applies for m in MISTAKES[family]}
+    visible = {d.name for d in e.diagnoses if applies[d.name](widened(problem))}
+    examined = 1
     for other, error in seen[:tries]:
         result = getattr(error, "result", None)
         if other is problem or result is None or not hasattr(result, "gradients"):
             continue
+        examined += 1
         found = explain_family(other, family, result).diagnoses
-        names = {d.name for d in e.diagnoses}
-        if len(found) == 1 and (not names or found[0].name in names):
-            headline = f"{found[0].sentence} (named on {other.describe()})"
-            return Explanation(headline, e.witnesses, e.wrong,
-                               (found[0], *(d for d in e.diagnoses if d.name != found[0].name)),
-                               e.localisations, e.heatmaps, e.arrays, e.facts)
-    return e
+        votes.update({d.name for d in found})
+        known.update({d.name: d for d in found if d.name not in known})
+        visible.update(d.name for d in found if applies[d.name](other))
+    ranked = [name for name in votes if name in visible] or list(votes)
+    if not ranked:
+        return e
+    best = max(ranked, key=lambda name: votes[name])
+    if e.diagnoses and best == e.diagnoses[0].name:
+        return e
+    lead = known[best]
+    mine = e.diagnoses[0].name if e.diagnoses else "no named mistake"
+    headline = (f"{lead.sentence} (it explains {votes[best]} of the {examined} failing "
+                f"configurations examined; on the minimal one {mine} matches first)")
+    rest = tuple(d for d in e.diagnoses if d.name != best)
+    return Explanation(headline, e.witnesses, e.wrong, (lead, *rest), e.localisations,
+                       e.heatmaps, e.arrays, e.facts)
