@@ -251,3 +251,26 @@ def test_no_false_alarm_in_2000_configurations(family, dtype):
     result = fuzz_layer(CORRECT[family], examples=2000, claim={"dtypes": (dtype,)})
     assert result.passed, str(result)
     assert result.examples >= 2000 - result.inconclusive
+
+
+@pytest.mark.parametrize("problem", [_ct_problem("float32"), _pool_problem()],
+                         ids=["conv_transpose", "pool"])
+def test_family_regression_cases_round_trip(problem, tmp_path):
+    from gradcheck.harness.corpus import load_regression, save_regression
+
+    path = save_regression(problem, tmp_path, meta={"family": "any"})
+    _, loaded, meta = load_regression(path)
+    assert type(loaded) is type(problem) and loaded.spec == problem.spec
+    assert loaded.key == problem.key and loaded.dtype == problem.dtype
+    assert meta == {"family": "any"}
+
+
+def test_fuzz_saves_family_failures_that_replay(tmp_path):
+    from gradcheck.harness.check import check_regressions
+
+    result = fuzz_layer(FAMILY_MISTAKES["overwrite instead of accumulate"], examples=20,
+                        save_regressions=str(tmp_path))
+    assert result.failure is not None and result.failure.saved is not None
+    assert len(check_regressions(max_pool, tmp_path)) == 1
+    with pytest.raises(GradientMismatch, match="overwrite instead of accumulate"):
+        check_regressions(FAMILY_MISTAKES["overwrite instead of accumulate"], tmp_path)
