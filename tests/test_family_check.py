@@ -274,3 +274,11 @@ def test_fuzz_saves_family_failures_that_replay(tmp_path):
     assert len(check_regressions(max_pool, tmp_path)) == 1
     with pytest.raises(GradientMismatch, match="overwrite instead of accumulate"):
         check_regressions(FAMILY_MISTAKES["overwrite instead of accumulate"], tmp_path)
+
+
+def test_the_pytest_fixture_fuzzes_and_checks_family_layers(gradcheck):
+    result = gradcheck.fuzz(avg_pool, examples=20, dims=(2,))
+    assert result.passed and result.claim["family"] == "avg_pool"
+    assert gradcheck.check(conv_transpose, _ct_problem()).passed
+    with pytest.raises(pytest.fail.Exception, match=r"\[groups mixed\]"):
+        gradcheck.fuzz(FAMILY_MISTAKES["groups mixed"], examples=30)
