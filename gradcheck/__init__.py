@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "conv_forward": "gradcheck.formulas.conv",
     "fuzz_layer": "gradcheck.harness.fuzz",
     "layer_from_cs231n": "gradcheck.harness.layer",
+    "layer_from_cs231n_pool": "gradcheck.harness.layer",
     "layer_from_functions": "gradcheck.harness.layer",
     "layer_from_torch": "gradcheck.harness.layer",
     "output_shape": "gradcheck.geometry.spec",
@@ -106,6 +107,7 @@ __all__ = [
     "fuzz_layer",
     "fuzz_vjp",
     "layer_from_cs231n",
+    "layer_from_cs231n_pool",
     "layer_from_functions",
     "layer_from_torch",
     "max_pool_backward",
@@ -159,6 +161,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from gradcheck.harness.layer import (
         Layer,
         layer_from_cs231n,
+        layer_from_cs231n_pool,
         layer_from_functions,
         layer_from_torch,
     )

@@ -94,7 +94,7 @@ def test_convspec_raises_only_documented_errors(kwargs):
 
 @given(st.fixed_dictionaries({}, optional={
     "dims": JUNK, "max_stride": JUNK, "dilation": JUNK, "groups": JUNK, "padding": JUNK,
-    "bias": JUNK, "dtypes": JUNK, "uniform": JUNK}))
+    "bias": JUNK, "dtypes": JUNK, "uniform": JUNK, "family": JUNK}))
 def test_supports_and_strategies_raise_only_documented_errors(kwargs):
     try:
         Supports(**kwargs)

@@ -35,6 +35,7 @@ CLAIMS = {
     "dims": (1, 3), "max_stride": 2, "dilation": False, "groups": False, "padding": "symmetric",
     "uniform": True, "exact_tiling": True, "square_input": True, "square_kernel": True,
     "bias": False, "dtypes": ("float32", "float64"), "rounding": "normwise",
+    "family": "max_pool",
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from gradcheck.errors import GradcheckError, choice, integer, invalid, seconds_or_none
 from gradcheck.faces.flags import EXIT_LAYER, EXIT_MISMATCH, EXIT_PASSED, EXIT_USAGE, flag_type
-from gradcheck.geometry.supports import PADDING_MODES, ROUNDING_MODELS, Supports
+from gradcheck.geometry.supports import FAMILIES, PADDING_MODES, ROUNDING_MODELS, Supports
 from gradcheck.harness.request import BOOLEAN_CLAIM_KEYS, METHODS, MODES, Request
 
 #: Exit code per run status.
@@ -125,6 +125,10 @@ def _add_claim_flags(fuzz: argparse.ArgumentParser) -> None:
         "--rounding", lambda name, v: choice(name, v, ROUNDING_MODELS)),
         help="rounding model of the layer: entrywise (direct sums in any order; default) or "
         "normwise (FFT, Winograd)")
+    claim.add_argument("--family", type=flag_type(
+        "--family", lambda name, v: choice(name, v, FAMILIES)),
+        help="what the layer computes: conv, conv_transpose, max_pool or avg_pool (a "
+        "layer's own `supports` family wins)")
     claim.add_argument("--dtype", dest="dtypes", action="append",
                        choices=("float64", "float32", "float16", "complex128"),
                        help="dtype to draw (repeatable)")

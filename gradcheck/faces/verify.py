@@ -3,6 +3,8 @@
 Each drawn problem goes through five checks — central differences, the complex step, the
 Fourier identity, the adjoint identity and the kernel transfer function — and the table shows,
 per check, how many configurations ran and the worst ``error / bound`` seen (<= 1 passes).
+The family's built-in formulas (transposed convolution, max and average pooling) add their
+rows (:mod:`gradcheck.faces.verify_family`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from hypothesis import given, target
 from hypothesis import seed as hypothesis_seed
 
 from gradcheck.errors import integer
+from gradcheck.faces.verify_family import FAMILY_CHECKS, verify_families
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.harness.progress import Progress
 from gradcheck.harness.search import search_settings
@@ -29,6 +32,10 @@ from gradcheck.judge.result import CheckResult
 
 #: Configurations ``gradcheck verify`` draws unless told otherwise (about 5 s).
 DEFAULT_EXAMPLES = 500
+
+#: Each family (transposed convolution, max and average pooling) draws this share of the
+#: examples (:mod:`gradcheck.faces.verify_family`).
+FAMILY_SHARE = 0.2
 
 CHECKS: dict[str, Callable[[ConvProblem], CheckResult]] = {
     "finite differences (central)": lambda p: compare_finite_differences(p, method="central"),
@@ -77,12 +84,13 @@ class VerifyReport:
         return f"gradcheck verify --seed {self.seed}{examples}"
 
     def table(self) -> str:
-        width = max(len(name) for name in CHECKS)
+        rows = [*CHECKS, *FAMILY_CHECKS]
+        width = max(len(name) for name in rows)
         lines = [
             f"{'check':<{width}}  {'configs':>7}  {'worst error/bound':>17}  status",
             f"{'-' * width}  {'-' * 7}  {'-' * 17}  ------",
         ]
-        for name in CHECKS:
+        for name in rows:
             status = "FAIL" if name in self.failures else "pass"
             lines.append(
                 f"{name:<{width}}  {self.runs[name]:>7}  "
@@ -124,6 +132,7 @@ def verify(examples: int = DEFAULT_EXAMPLES, seed: int = 0, *, show_progress: bo
 
     try:
         run()
+        verify_families(report, max(1, round(FAMILY_SHARE * examples)), seed, dtypes)
     finally:
         progress.close()
     return report

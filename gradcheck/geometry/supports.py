@@ -16,6 +16,8 @@ PADDING_MODES = ("asymmetric", "symmetric", "none")
 #: sums in any order, every entry within ``γ_n·Σ|terms|``; ``"normwise"`` — fast transforms
 #: (FFT, Winograd), only the norm of each output plane's error is bounded.
 ROUNDING_MODELS = ("entrywise", "normwise")
+#: What a layer computes: a convolution, or one of its siblings (issue 12).
+FAMILIES = ("conv", "conv_transpose", "max_pool", "avg_pool")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,11 @@ class Supports:
         How its arithmetic rounds: direct sums in any order (every entry within
         ``γ_n·Σ|terms|``), or a fast transform — FFT, Winograd — whose errors are bounded
         only per output plane, in norm (:mod:`gradcheck.judge.bounds`).
+    family : {"conv", "conv_transpose", "max_pool", "avg_pool"}
+        What the layer computes, and so its protocol: ``forward(x, w, b, spec)`` for the
+        convolutions (spec a ConvSpec or ConvTransposeSpec), ``forward(x, spec)`` for the
+        poolings (spec a PoolSpec).  Keys that mean nothing to a family (groups, bias for a
+        pooling) are ignored by its strategies.
     """
 
     dims: tuple[int, ...] = (1, 2, 3)
@@ -62,6 +69,7 @@ class Supports:
     bias: bool = True
     dtypes: tuple[str, ...] = ("float64",)
     rounding: str = "entrywise"
+    family: str = "conv"
 
     def __post_init__(self) -> None:
         dims = (self.dims,) if isinstance(self.dims, int) else self.dims
@@ -76,6 +84,8 @@ class Supports:
             raise invalid("max_stride", self.max_stride, "expected an int >= 1")
         if not isinstance(self.padding, str) or self.padding not in PADDING_MODES:
             raise invalid("padding", self.padding, f"expected one of {PADDING_MODES}")
+        if not isinstance(self.family, str) or self.family not in FAMILIES:
+            raise invalid("family", self.family, f"expected one of {FAMILIES}")
         for name in ("dilation", "groups", "uniform", "exact_tiling", "square_input",
                      "square_kernel", "bias"):
             if not isinstance(getattr(self, name), bool):

@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from gradcheck.errors import GradcheckError, GradientMismatch, LayerError, invalid
+from gradcheck.geometry.family_problem import ConvTransposeProblem, PoolProblem
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.harness.corpus import case_paths, list_regressions, load_regression
+from gradcheck.harness.family_check import check_family_layer
 from gradcheck.harness.guard import call_backward, call_forward
 from gradcheck.harness.layer import as_layer, describe_layer, supports_of
 from gradcheck.harness.outcome import problem_text
@@ -102,7 +104,7 @@ def _numeric_dtype(layer: Any, problem: ConvProblem, method: str) -> np.dtype:
 
 def check_layer(
     layer: Any,
-    problem: ConvProblem,
+    problem: ConvProblem | ConvTransposeProblem | PoolProblem,
     options: CheckOptions | None = None,
     **changes: Any,
 ) -> LayerReport:
@@ -112,7 +114,9 @@ def check_layer(
     ----------
     layer : Layer
         ``forward(x, w, b, spec)`` and ``backward(dy, x, w, b, spec)``.
-    problem : ConvProblem
+    problem : ConvProblem, ConvTransposeProblem or PoolProblem
+        A family problem goes to :func:`gradcheck.harness.family_check.check_family_layer`
+        (the layer's ``supports["family"]`` says max or average pooling).
     options : CheckOptions, optional
         All of the following at once; keywords override it.
     mode : {"auto", "full", "fast"}
@@ -154,6 +158,8 @@ def check_layer(
     __tracebackhide__ = True
     options = CheckOptions.create(options, **changes)
     layer = as_layer(layer)
+    if not isinstance(problem, ConvProblem):  # the family: ConvTransposeProblem, PoolProblem
+        return check_family_layer(layer, problem, options)
     if options.rounding is None:  # the layer's own claim
         options = replace(options, rounding=supports_of(layer).rounding)
     _check_method_fits(layer, problem, options.method)

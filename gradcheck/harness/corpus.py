@@ -19,6 +19,7 @@ Loading trusts nothing: every way a file can be truncated, corrupted or hand-edi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,6 +37,8 @@ from gradcheck.errors import (
     invalid,
     invalid_type,
 )
+from gradcheck.geometry.family_problem import ConvTransposeProblem, PoolProblem
+from gradcheck.geometry.family_spec import ConvTransposeSpec, PoolSpec
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.geometry.spec import ConvSpec
 
@@ -74,12 +77,23 @@ def _directory(directory: Any, name: str = "directory") -> Path:
     return Path(directory)
 
 
-def _arrays(problem: ConvProblem) -> dict[str, np.ndarray]:
-    arrays = {"x": problem.x, "w": problem.w, "b": problem.b, "dy": problem.dy}
+def _arrays(problem: Any) -> dict[str, np.ndarray]:
+    arrays = {"x": problem.x, "w": getattr(problem, "w", None), "b": getattr(problem, "b", None),
+              "dy": problem.dy}
     return {k: np.ascontiguousarray(v) for k, v in arrays.items() if v is not None}
 
 
-def _spec_fields(spec: ConvSpec) -> dict[str, Any]:
+#: The family's specs, by the ``kind`` their json carries (a ConvSpec's carries none, so
+#: convolution cases and their hashes are as before).
+_FAMILY_SPECS = {"conv_transpose": ConvTransposeSpec, "pool": PoolSpec}
+
+
+def _spec_fields(spec: Any) -> dict[str, Any]:
+    if not isinstance(spec, ConvSpec):
+        kind = "pool" if isinstance(spec, PoolSpec) else "conv_transpose"
+        fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+        fields = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+        return {**fields, "padding": [list(pair) for pair in spec.padding], "kind": kind}
     return {
         "dims": spec.dims,
         "stride": list(spec.stride),
@@ -89,7 +103,7 @@ def _spec_fields(spec: ConvSpec) -> dict[str, Any]:
     }
 
 
-def _content_hash(arrays: Mapping[str, np.ndarray], spec: ConvSpec) -> str:
+def _content_hash(arrays: Mapping[str, np.ndarray], spec: Any) -> str:
     """sha256 of the spec's fields and of every array's name, dtype, shape and bytes."""
     digest = hashlib.sha256(json.dumps(_spec_fields(spec), sort_keys=True).encode())
     for name in _ARRAYS:
@@ -170,8 +184,9 @@ def save_regression(
     Each file is written to a temporary file in ``directory`` and moved into place with
     ``os.replace``, the json last: a case is visible only once both files are complete.
     """
-    if not isinstance(problem, ConvProblem):
-        raise invalid_type("problem", problem, "expected a gradcheck.ConvProblem")
+    if not isinstance(problem, (ConvProblem, ConvTransposeProblem, PoolProblem)):
+        raise invalid_type("problem", problem, "expected a gradcheck.ConvProblem, "
+                           "ConvTransposeProblem or PoolProblem")
     if meta is not None and not isinstance(meta, Mapping):
         raise invalid_type("meta", meta, "expected a dict of JSON data or None")
     if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
@@ -188,7 +203,7 @@ def save_regression(
         "dtype": problem.dtype.name,
         "shapes": {k: list(v.shape) for k, v in arrays.items()},
         "dtypes": {k: v.dtype.str for k, v in arrays.items()},
-        "has_bias": problem.b is not None,
+        "has_bias": getattr(problem, "b", None) is not None,
         "content_hash": content_hash,
         "meta": dict(meta or {}),
     }
@@ -232,13 +247,29 @@ def _read_json(path: Path, npz_path: Path) -> dict[str, Any]:
     return document
 
 
-def _read_spec(path: Path, fields: dict[str, Any]) -> ConvSpec:
+def _read_spec(path: Path, fields: dict[str, Any]) -> Any:
+    if "kind" in fields:
+        return _read_family_spec(path, dict(fields))
     expected = {"dims", "stride", "padding", "dilation", "groups"}
     if set(fields) != expected:
         raise _corrupt(path, f"spec keys {sorted(fields)}: expected {sorted(expected)}")
     try:
         return ConvSpec(**fields)
     except GradcheckError as error:
+        raise _corrupt(path, f"invalid spec: {error}") from None
+
+
+def _read_family_spec(path: Path, fields: dict[str, Any]) -> Any:
+    kind = fields.pop("kind")
+    if kind not in _FAMILY_SPECS:
+        raise _corrupt(path, f"spec kind={kind!r}: expected one of {sorted(_FAMILY_SPECS)}")
+    cls: Any = _FAMILY_SPECS[kind]
+    expected = {f.name for f in dataclasses.fields(cls)}
+    if set(fields) != expected:
+        raise _corrupt(path, f"spec keys {sorted(fields)}: expected {sorted(expected)}")
+    try:
+        return cls(**fields)
+    except (GradcheckError, TypeError) as error:
         raise _corrupt(path, f"invalid spec: {error}") from None
 
 
@@ -261,7 +292,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def _check_arrays(
     json_path: Path, npz_path: Path, document: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> None:
-    expected = {"x", "w", "dy"} | ({"b"} if document["has_bias"] else set())
+    pool = document["spec"].get("kind") == "pool"
+    expected = {"x", "dy"} | (set() if pool else {"w"}) | ({"b"} if document["has_bias"] else set())
     if set(document["shapes"]) != expected or set(document["dtypes"]) != expected:
         raise _corrupt(json_path, f"shapes/dtypes list {sorted(document['shapes'])}/"
                        f"{sorted(document['dtypes'])}: expected {sorted(expected)} "
@@ -299,7 +331,14 @@ def load_regression(path: str | os.PathLike[str]) -> Case:
     arrays = _read_npz(npz_path)
     _check_arrays(json_path, npz_path, document, arrays)
     try:
-        problem = ConvProblem(arrays["x"], arrays["w"], arrays.get("b"), arrays["dy"], spec)
+        problem: Any
+        if isinstance(spec, PoolSpec):
+            problem = PoolProblem(arrays["x"], arrays["dy"], spec)
+        elif isinstance(spec, ConvTransposeSpec):
+            problem = ConvTransposeProblem(arrays["x"], arrays["w"], arrays.get("b"),
+                                           arrays["dy"], spec)
+        else:
+            problem = ConvProblem(arrays["x"], arrays["w"], arrays.get("b"), arrays["dy"], spec)
     except GradcheckError as error:
         what = f"the arrays and the spec make no valid problem: {error}"
         raise _corrupt(json_path, what) from None

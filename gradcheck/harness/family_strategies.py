@@ -37,7 +37,7 @@ from gradcheck.geometry.family_spec import ConvTransposeSpec, PoolSpec
 from gradcheck.geometry.supports import Supports
 from gradcheck.harness.strategies import _claim, _geometry, _limit, _per_dim
 
-__all__ = ["MAX_POOL_SPACING", "conv_transpose_problems", "pool_problems"]
+__all__ = ["MAX_POOL_SPACING", "conv_transpose_problems", "family_problems", "pool_problems"]
 
 #: The smallest difference between two entries of one max-pooling window in drawn data.
 MAX_POOL_SPACING = 0.125
@@ -272,3 +272,19 @@ def _pool_problems(
     x = _tie_free(rng, x_shape, dtype) if kind == "max" else _normal(rng, x_shape, dtype)
     dy = _normal(rng, (geo["n"], geo["c"], *spec.output_size(input_size)), dtype)
     return PoolProblem(x=x, dy=dy, spec=spec)
+
+
+def family_problems(supports: Supports) -> st.SearchStrategy[Any]:
+    """The strategy of ``supports.family`` inside the claim (``fuzz_layer``'s draws).
+
+    Raises
+    ------
+    InvalidArgument
+        ``family="conv"``: that is :func:`gradcheck.strategies.conv_problems`.
+    """
+    if supports.family == "conv_transpose":
+        return conv_transpose_problems(supports)
+    if supports.family in ("max_pool", "avg_pool"):
+        return pool_problems(supports, kind=supports.family[:3])
+    raise invalid("family", supports.family, "expected conv_transpose, max_pool or avg_pool "
+                  "(convolutions: gradcheck.strategies.conv_problems)")

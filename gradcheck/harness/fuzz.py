@@ -22,7 +22,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import given, reject, target
 from hypothesis import seed as hypothesis_seed
@@ -33,6 +33,8 @@ from gradcheck.geometry.problem import ConvProblem
 from gradcheck.geometry.supports import Supports
 from gradcheck.harness.check import Inconclusive, check_layer
 from gradcheck.harness.corpus import save_regression
+from gradcheck.harness.family_check import check_family_layer
+from gradcheck.harness.family_strategies import family_problems
 from gradcheck.harness.layer import as_layer, describe_layer, supports_of
 from gradcheck.harness.outcome import ARRAYS, Failure, FuzzResult
 from gradcheck.harness.progress import Progress
@@ -76,11 +78,14 @@ def _kind(error: Exception) -> Kind:
 
 
 def _size_key(problem: ConvProblem) -> tuple[int, ...]:
-    """Smaller is simpler: fewer dims, fewer values, then milder geometry."""
+    """Smaller is simpler: fewer dims, fewer values, then milder geometry (any family)."""
     s = problem.spec
-    geometry = sum(s.stride) + sum(s.dilation) + sum(map(sum, s.padding)) + s.groups
-    return (s.dims, problem.x.size + problem.w.size + problem.dy.size, geometry,
-            problem.b is not None)
+    w, b = getattr(problem, "w", None), getattr(problem, "b", None)
+    geometry = (sum(s.stride) + sum(s.dilation) + sum(map(sum, s.padding))
+                + getattr(s, "groups", 1) + sum(getattr(s, "output_padding", ()))
+                + getattr(s, "ceil_mode", False))
+    return (s.dims, problem.x.size + (0 if w is None else w.size) + problem.dy.size, geometry,
+            b is not None)
 
 
 def _fundamental(failure: Failure) -> tuple[int, int]:
@@ -134,9 +139,12 @@ class _Search:
         request = self.request
         options = replace(request.check_options, rounding=self.supports.rounding)
 
+        family = self.supports.family
+
         @hypothesis_seed(request.seed + number)
         @search_settings(examples, request.database)
-        @given(conv_problems(self.supports))
+        @given(conv_problems(self.supports) if family == "conv"
+               else family_problems(self.supports))
         def run(problem: ConvProblem) -> None:
             if state.first_at is None:
                 state.drawn += 1
@@ -144,7 +152,8 @@ class _Search:
             else:
                 self.shrink_steps += 1
             try:
-                report = check_layer(self.layer, problem, options)
+                report = (check_layer(self.layer, problem, options) if family == "conv" else
+                          check_family_layer(self.layer, cast(Any, problem), options, family))
             except Inconclusive:
                 self.inconclusive += 1
                 reject()  # too long a low-precision sum to judge: draw another configuration
@@ -253,7 +262,7 @@ def _result(layer: Any, request: Request, supports: Supports, search: _Search) -
     for problem, error, found_after, seen in search.found:
         failure = Failure("layer-error" if isinstance(error, LayerError) else "mismatch",
                           problem, error, found_after)
-        failures.append(_explained(failure, request, seen))
+        failures.append(_explained(failure, request, seen, supports.family))
     failures.sort(key=_fundamental)
     name = request.target or describe_layer(layer)
     if request.save_regressions is not None:
@@ -267,7 +276,7 @@ def _result(layer: Any, request: Request, supports: Supports, search: _Search) -
                       inconclusive=search.inconclusive, claim=asdict(supports))
 
 
-def _explained(failure: Failure, request: Request, seen: list) -> Failure:
+def _explained(failure: Failure, request: Request, seen: list, family: str = "conv") -> Failure:
     """The failure with its explanation (and PNG maps, when asked for)."""
     if failure.status != "mismatch" or failure.report is None or failure.problem is None:
         return failure
@@ -276,7 +285,12 @@ def _explained(failure: Failure, request: Request, seen: list) -> Failure:
     from gradcheck.explain.explanation import explain_search, write_error_maps
 
     ordered = sorted(seen, key=lambda item: _size_key(item[0]))
-    explanation = explain_search(failure.problem, failure.report, ordered)
+    if isinstance(failure.problem, ConvProblem):
+        explanation = explain_search(failure.problem, failure.report, ordered)
+    else:
+        from gradcheck.explain.family_mistakes import explain_family_search
+
+        explanation = explain_family_search(failure.problem, family, failure.report, ordered)
     if request.plot is not None:
         write_error_maps(explanation, request.plot, failure.problem.describe())
     return Failure(failure.status, failure.problem, failure.error, failure.found_after,

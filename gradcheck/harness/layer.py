@@ -49,9 +49,15 @@ def as_layer(obj: Any, name: str = "layer") -> Layer:
 
 
 def supports_of(layer: Any, **overrides: Any) -> Supports:
-    """The layer's support claim (``layer.supports``; everything if absent), with overrides."""
-    claim = getattr(layer, "supports", None)
-    return Supports.from_claim(claim).restrict(**overrides)
+    """The layer's support claim (``layer.supports``; everything if absent), with overrides.
+
+    A family the layer declares itself wins over an override (``--family`` only picks the
+    protocol of a layer that does not say).
+    """
+    claim = Supports.from_claim(getattr(layer, "supports", None))
+    if claim.family != "conv":
+        overrides.pop("family", None)
+    return claim.restrict(**overrides)
 
 
 def describe_layer(layer: Any) -> str:
@@ -214,14 +220,17 @@ def layer_from_torch(
     *,
     call: Callable[..., Any] | None = None,
     supports: Supports | Mapping[str, Any] | None = None,
-) -> TorchLayer:
+) -> Any:
     """Make a layer from torch code; torch is imported only here.
 
     Parameters
     ----------
-    obj : torch.nn.Conv1d/2d/3d (class or instance) or a torch.autograd.Function subclass
+    obj : torch.nn.Conv1d/2d/3d, ConvTranspose1d/2d/3d, MaxPool1d/2d/3d, AvgPool1d/2d/3d
+        (class or instance), or a torch.autograd.Function subclass
         A module type is run functionally with the fuzzed geometry and weights
-        (asymmetric padding through ``F.pad``).  A Function is called as
+        (asymmetric padding through ``F.pad``, or by cropping the transposed convolution's
+        full result; torch's pools pad symmetrically and average without dilation, and say
+        so in their claim).  A Function is called as
         ``obj.apply(x, w, b, spec)`` unless ``call`` says otherwise.
     call : callable, optional
         ``call(x, w, b, spec) -> y`` on tensors, for any other calling convention.
@@ -237,6 +246,9 @@ def layer_from_torch(
         claim = supports if supports is not None else Supports(
             dims=(dims,), dtypes=("float64", "float32"))
         return TorchLayer(call or default_call, claim)
+    family_layer = _family_from_torch(obj, call, supports)
+    if family_layer is not None:
+        return family_layer
     if isinstance(obj, type) and issubclass(obj, torch.autograd.Function):
         function: Any = obj
         return TorchLayer(call or (lambda x, w, b, spec: function.apply(x, w, b, spec)),
@@ -245,3 +257,144 @@ def layer_from_torch(
         return TorchLayer(call, supports)
     raise invalid_type("obj", obj, "expected torch.nn.Conv1d/2d/3d or a "
                        "torch.autograd.Function subclass (or pass call=...)")
+
+
+# --------------------------------------------------------------------------- the family
+
+
+def _family_module_types(torch: Any) -> dict[type, tuple[str, int]]:
+    nn = torch.nn
+    return {nn.ConvTranspose1d: ("conv_transpose", 1), nn.ConvTranspose2d: ("conv_transpose", 2),
+            nn.ConvTranspose3d: ("conv_transpose", 3), nn.MaxPool1d: ("max_pool", 1),
+            nn.MaxPool2d: ("max_pool", 2), nn.MaxPool3d: ("max_pool", 3),
+            nn.AvgPool1d: ("avg_pool", 1), nn.AvgPool2d: ("avg_pool", 2),
+            nn.AvgPool3d: ("avg_pool", 3)}
+
+
+def _conv_transpose_call(x: Any, w: Any, b: Any, spec: Any) -> Any:
+    """``F.conv_transpose{d}d`` with asymmetric padding: the full result (torch's output
+    padding only where ours reaches past it, ``max(0, a − hi)``), then ``[lo : lo + O]``."""
+    torch = _torch()
+    fn = (torch.nn.functional.conv_transpose1d, torch.nn.functional.conv_transpose2d,
+          torch.nn.functional.conv_transpose3d)[spec.dims - 1]
+    extra = tuple(max(0, a - hi) for a, (_, hi) in zip(spec.output_padding, spec.padding))
+    full = fn(x, w, b, stride=spec.stride, padding=0, output_padding=extra,
+              groups=spec.groups, dilation=spec.dilation)
+    out = spec.output_size(x.shape[2:], w.shape[2:])
+    crop = tuple(slice(lo, lo + o) for (lo, _), o in zip(spec.padding, out))
+    index = (slice(None), slice(None), *crop)
+    return full[index]
+
+
+def _pool_call(family: str) -> Callable[..., Any]:
+    """torch's ``{max,avg}_pool{d}d`` with the spec's symmetric padding."""
+
+    def call(x: Any, spec: Any) -> Any:
+        functional = _torch().nn.functional
+        if any(lo != hi for lo, hi in spec.padding):
+            raise invalid("spec", spec, "torch pools pad symmetrically (lo == hi)")
+        padding = tuple(lo for lo, _ in spec.padding)
+        if family == "max_pool":
+            fn = (functional.max_pool1d, functional.max_pool2d,
+                  functional.max_pool3d)[spec.dims - 1]
+            return fn(x, spec.kernel_size, spec.stride, padding, spec.dilation,
+                      ceil_mode=spec.ceil_mode)
+        if set(spec.dilation) != {1}:
+            raise invalid("spec", spec, "torch's average pooling has no dilation")
+        fn = (functional.avg_pool1d, functional.avg_pool2d, functional.avg_pool3d)[spec.dims - 1]
+        return fn(x, spec.kernel_size, spec.stride, padding, ceil_mode=spec.ceil_mode,
+                  count_include_pad=spec.count_include_pad)
+
+    return call
+
+
+class TorchPoolLayer:
+    """Adapter for a torch pooling: ``forward(x, spec)`` runs ``call(x, spec)`` on a tensor,
+    ``backward(dy, x, spec)`` is autograd's vector-Jacobian product.  Build with
+    :func:`layer_from_torch`."""
+
+    def __init__(self, call: Callable[..., Any], supports: Supports) -> None:
+        self.call, self.supports = call, supports
+
+    def forward(self, x: np.ndarray, spec: Any) -> np.ndarray:
+        torch = _torch()
+        return self.call(torch.from_numpy(np.array(x)), spec).numpy()
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, spec: Any) -> np.ndarray:
+        torch = _torch()
+        tensor = torch.from_numpy(np.array(x)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.call(tensor, spec), (tensor,),
+                                      torch.from_numpy(np.array(dy)))
+        return grad.numpy()
+
+
+def _family_from_torch(obj: Any, call: Callable[..., Any] | None,
+                       supports: Supports | Mapping[str, Any] | None) -> Any:
+    """The family's torch modules (None when ``obj`` is none of them)."""
+    torch = _torch()
+    module_type = obj if isinstance(obj, type) else type(obj)
+    found = next(((family, dims) for t, (family, dims) in _family_module_types(torch).items()
+                  if issubclass(module_type, t)), None)
+    if found is None:
+        return None
+    family, dims = found
+    if family == "conv_transpose":
+        claim = Supports.from_claim(supports) if supports is not None else Supports(
+            dims=(dims,), dtypes=("float64", "float32"), family=family)
+        return TorchLayer(call or _conv_transpose_call, claim)
+    claim = Supports.from_claim(supports) if supports is not None else Supports(
+        dims=(dims,), dtypes=("float64", "float32"), family=family, padding="symmetric",
+        dilation=family == "max_pool")
+    return TorchPoolLayer(call or _pool_call(family), claim)
+
+
+#: The cs231n pooling convention: 2-d, one stride, no padding or dilation, windows that tile.
+CS231N_POOL_SUPPORTS = Supports(dims=(2,), dilation=False, padding="none", uniform=True,
+                                exact_tiling=True, bias=False, family="max_pool")
+
+
+@dataclass(frozen=True)
+class Cs231nPoolLayer:
+    """Adapter for ``max_pool_forward_naive(x, pool_param) -> (out, cache)`` and
+    ``max_pool_backward_naive(dout, cache) -> dx`` with
+    ``pool_param = {'pool_height', 'pool_width', 'stride'}``."""
+
+    forward_fn: Callable[..., tuple[np.ndarray, Any]]
+    backward_fn: Callable[..., np.ndarray]
+    supports: Supports = CS231N_POOL_SUPPORTS
+
+    @staticmethod
+    def pool_param(spec: Any, input_size: tuple[int, ...]) -> dict[str, int]:
+        """The spec as cs231n's pool_param; refused when the convention cannot say it."""
+        if spec.dims != 2 or len(set(spec.stride)) != 1:
+            raise invalid("spec", spec, "the cs231n convention needs 2-d and one stride")
+        if any(lo or hi for lo, hi in spec.padding) or set(spec.dilation) != {1}:
+            raise invalid("spec", spec, "the cs231n convention has no padding or dilation")
+        floor = type(spec)(2, spec.kernel_size, spec.stride)
+        if spec.output_size(input_size) != floor.output_size(input_size):
+            raise invalid("spec", spec, "ceil_mode with partial windows: cs231n floors")
+        return {"pool_height": spec.kernel_size[0], "pool_width": spec.kernel_size[1],
+                "stride": spec.stride[0]}
+
+    def forward(self, x: np.ndarray, spec: Any) -> np.ndarray:
+        out, _ = self.forward_fn(x, self.pool_param(spec, x.shape[2:]))
+        return out
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, spec: Any) -> np.ndarray:
+        _, cache = self.forward_fn(x, self.pool_param(spec, x.shape[2:]))
+        return self.backward_fn(dy, cache)
+
+
+def layer_from_cs231n_pool(
+    forward: Callable[..., tuple[np.ndarray, Any]],
+    backward: Callable[..., np.ndarray],
+    supports: Supports | Mapping[str, Any] | None = None,
+) -> Cs231nPoolLayer:
+    """Make a max-pooling layer from cs231n's ``max_pool_forward_naive`` /
+    ``max_pool_backward_naive`` pair (``pool_param = {'pool_height', 'pool_width', 'stride'}``).
+    """
+    for name, fn in (("forward", forward), ("backward", backward)):
+        if not callable(fn):
+            raise invalid_type(name, fn, "expected a callable")
+    claim = CS231N_POOL_SUPPORTS if supports is None else Supports.from_claim(supports)
+    return Cs231nPoolLayer(forward, backward, claim)

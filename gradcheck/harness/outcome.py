@@ -321,17 +321,16 @@ def _comparison_json(c: Comparison) -> dict[str, Any]:
 
 
 def problem_json(problem: ConvProblem) -> dict[str, Any]:
-    """The configuration: spec, shapes and dtype."""
+    """The configuration: spec, shapes and dtype (any family: the spec's own fields)."""
     s = problem.spec
-    return {
-        "spec": {"dims": s.dims, "stride": list(s.stride),
-                 "padding": [list(p) for p in s.padding], "dilation": list(s.dilation),
-                 "groups": s.groups},
-        "shapes": {"x": list(problem.x.shape), "w": list(problem.w.shape),
-                   "b": None if problem.b is None else list(problem.b.shape),
-                   "dy": list(problem.dy.shape)},
-        "dtype": problem.dtype.name,
-    }
+    spec = {name: _plain(getattr(s, name)) for name in s.__dataclass_fields__}
+    spec["padding"] = [list(p) for p in s.padding]
+    shapes: dict[str, Any] = {"x": list(problem.x.shape)}
+    if hasattr(problem, "w"):
+        shapes["w"] = list(problem.w.shape)
+        shapes["b"] = None if problem.b is None else list(problem.b.shape)
+    shapes["dy"] = list(problem.dy.shape)
+    return {"spec": spec, "shapes": shapes, "dtype": problem.dtype.name}
 
 
 def _plain(value: Any) -> Any:

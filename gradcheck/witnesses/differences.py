@@ -208,6 +208,7 @@ def numeric_gradient(
     error_bound: BatchedFunction | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     point_bytes: int | None = None,
+    step: float | None = None,
 ) -> Derivative:
     """Full numerical gradient of a scalar f: one perturbation per entry of x.
 
@@ -230,6 +231,10 @@ def numeric_gradient(
     point_bytes : int, optional
         Memory f needs per point (the point and, say, its output); default ``x.nbytes``.
         A batch holds ``chunk_bytes // (point_bytes · stencil points)`` perturbations.
+    step : float, optional
+        One step h for every entry, overriding the rule above: for f known to be linear on
+        the box ``|Δ| <= reach(method)·h`` around x (max pooling inside its margin), declared
+        with ``linear=True``.
 
     Returns
     -------
@@ -241,7 +246,8 @@ def numeric_gradient(
         raise invalid_type("x", x, "expected a numpy array")
     work = x.astype(np.result_type(x, 1j) if method == "complex-step" else x.dtype)
     flat = work.reshape(-1)
-    steps = step_size(method, x.real, x.dtype, linear=linear).reshape(-1).astype(np.float64)
+    steps = (step_size(method, x.real, x.dtype, linear=linear) if step is None
+             else np.full(x.shape, float(step))).reshape(-1).astype(np.float64)
     magnitude = np.abs(x).reshape(-1).astype(np.float64)
     u = unit_roundoff(x.real.dtype)
     results = []
@@ -278,6 +284,7 @@ def directional_derivatives(
     method: str = "central",
     linear: bool = False,
     error_bound: BatchedFunction | None = None,
+    step: float | None = None,
 ) -> Derivative:
     """Derivatives ``J_f(x)·v_b`` along each direction v_b, every stencil point in one call.
 
@@ -300,6 +307,9 @@ def directional_derivatives(
         ``u·|p_j|`` — for f with ``|∇f| <= B`` entrywise, add ``u·⟨B, |p|⟩``.  (Unlike a
         one-entry perturbation, every entry of a direction is rounded, and only the caller
         knows B.)  Without it the round-off is reported as 0.
+    step : float, optional
+        One step h overriding the rule above (see :func:`numeric_gradient`); the directions
+        are scaled so that ``max|v| <= 1``, so no entry moves by more than ``reach·h``.
 
     Returns
     -------
@@ -326,7 +336,7 @@ def directional_derivatives(
     unit = (directions / norms.reshape((-1,) + (1,) * x.ndim)).astype(x.real.dtype)
     work = x.astype(np.result_type(x, 1j) if method == "complex-step" else x.dtype)
     scale = float(step_size(method, float(np.abs(x).max(initial=0.0)), x.real.dtype,
-                            linear=linear))
+                            linear=linear)) if step is None else float(step)
     h = np.full(len(directions), scale)
 
     def points_at(a: complex) -> np.ndarray:
