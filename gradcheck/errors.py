@@ -110,9 +110,9 @@ def invalid_type(name: str, value: Any, expected: str) -> InvalidArgumentType:
 # Standard library only: the pytest plugin parses its options with them at start-up.
 
 
-def integer(name: str, value: Any, *, low: int = 0) -> int:
-    """``value`` as an int >= ``low``; text such as ``"12"`` is accepted; bools are not."""
-    if isinstance(value, str):
+def integer(name: str, value: Any, *, low: int = 0, text: bool = True) -> int:
+    """``value`` as an int >= ``low``; bools are not; text such as ``"12"`` only with ``text``."""
+    if isinstance(value, str) and text:
         try:
             value = int(value.strip())
         except ValueError:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.errors import invalid, invalid_type
+from gradcheck.errors import boolean, choice, integer, invalid, invalid_type
 
 PADDING_MODES = ("asymmetric", "symmetric", "none")
 
@@ -78,18 +78,14 @@ class Supports:
         if not dims or any(isinstance(d, bool) or d not in (1, 2, 3) for d in dims):
             raise invalid("dims", self.dims, "expected a non-empty subset of (1, 2, 3)")
         object.__setattr__(self, "dims", tuple(sorted(set(dims))))
-        if isinstance(self.max_stride, bool) or not isinstance(self.max_stride, int):
-            raise invalid_type("max_stride", self.max_stride, "expected an int >= 1")
-        if self.max_stride < 1:
-            raise invalid("max_stride", self.max_stride, "expected an int >= 1")
-        if not isinstance(self.padding, str) or self.padding not in PADDING_MODES:
-            raise invalid("padding", self.padding, f"expected one of {PADDING_MODES}")
-        if not isinstance(self.family, str) or self.family not in FAMILIES:
-            raise invalid("family", self.family, f"expected one of {FAMILIES}")
+        object.__setattr__(self, "max_stride",
+                           integer("max_stride", self.max_stride, low=1, text=False))
+        choice("padding", self.padding, PADDING_MODES)
+        choice("family", self.family, FAMILIES)
+        choice("rounding", self.rounding, ROUNDING_MODELS)
         for name in ("dilation", "groups", "uniform", "exact_tiling", "square_input",
                      "square_kernel", "bias"):
-            if not isinstance(getattr(self, name), bool):
-                raise invalid_type(name, getattr(self, name), "expected True or False")
+            boolean(name, getattr(self, name))
         dtypes = (self.dtypes,) if isinstance(self.dtypes, str) else self.dtypes
         if not isinstance(dtypes, (tuple, list)):
             raise invalid_type("dtypes", self.dtypes, "expected dtype names, e.g. ('float64',)")
@@ -104,8 +100,6 @@ class Supports:
                 raise invalid("dtypes", self.dtypes, "expected floating or complex dtypes")
         if not dtypes:
             raise invalid("dtypes", self.dtypes, "expected at least one dtype")
-        if not isinstance(self.rounding, str) or self.rounding not in ROUNDING_MODELS:
-            raise invalid("rounding", self.rounding, f"expected one of {ROUNDING_MODELS}")
         object.__setattr__(self, "dtypes", tuple(np.dtype(n).name for n in dtypes))
 
     @classmethod
