@@ -7,7 +7,6 @@ content ``key`` that ignores the dtype.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,23 +19,9 @@ from gradcheck.geometry.family_spec import (
     conv_transpose_output_shape,
     pool_output_shape,
 )
-from gradcheck.geometry.problem import _as_array
+from gradcheck.geometry.problem import _as_array, content_key
 
 __all__ = ["ConvTransposeProblem", "PoolProblem"]
-
-
-def _content_key(spec: object, arrays: tuple[np.ndarray | None, ...]) -> str:
-    """sha1 of the spec's repr and of the arrays' shapes and values, widened to float64/complex128
-    (so a problem and its exact float64 cast share a key, as for ``ConvProblem.key``)."""
-    digest = hashlib.sha1(repr(spec).encode())
-    for a in arrays:
-        if a is None:
-            digest.update(b"none")
-            continue
-        wide = a.astype(np.result_type(a.dtype, np.float64), copy=False)
-        digest.update(repr(a.shape).encode())
-        digest.update(np.ascontiguousarray(wide).tobytes())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +83,7 @@ class ConvTransposeProblem:
 
         The arrays of a problem are not to be changed in place.
         """
-        return _content_key(self.spec, (self.x, self.w, self.b, self.dy))
+        return content_key(self.spec, (self.x, self.w, self.b, self.dy))
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,4 +132,4 @@ class PoolProblem:
     @cached_property
     def key(self) -> str:
         """A digest of the problem's values and geometry, not of its dtype (see ConvProblem.key)."""
-        return _content_key(self.spec, (self.x, self.dy))
+        return content_key(self.spec, (self.x, self.dy))

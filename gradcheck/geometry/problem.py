@@ -28,6 +28,20 @@ def _as_array(name: str, value: object) -> np.ndarray:
     return value
 
 
+def content_key(spec: object, arrays: tuple[np.ndarray | None, ...]) -> str:
+    """sha1 of the spec's repr and of the arrays' shapes and values, widened to float64 or
+    complex128 — so a problem and its exact float64 cast share a key (every problem's ``key``)."""
+    digest = hashlib.sha1(repr(spec).encode())
+    for a in arrays:
+        if a is None:
+            digest.update(b"none")
+            continue
+        wide = a.astype(np.result_type(a.dtype, np.float64), copy=False)
+        digest.update(repr(a.shape).encode())
+        digest.update(np.ascontiguousarray(wide).tobytes())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True, eq=False)
 class ConvProblem:
     """A convolution to check: ``y = conv(x, w) + b`` and the upstream gradient ``dy = δ``.
@@ -89,15 +103,7 @@ class ConvProblem:
         (the magnitudes behind every rounding bound) are computed once (:func:`remembered`).
         The arrays of a problem are not to be changed in place.
         """
-        digest = hashlib.sha1(repr(self.spec).encode())
-        for a in (self.x, self.w, self.b, self.dy):
-            if a is None:
-                digest.update(b"none")
-                continue
-            wide = a.astype(np.result_type(a.dtype, np.float64), copy=False)
-            digest.update(repr(a.shape).encode())
-            digest.update(np.ascontiguousarray(wide).tobytes())
-        return digest.hexdigest()
+        return content_key(self.spec, (self.x, self.w, self.b, self.dy))
 
 
 def term_counts(problem: ConvProblem) -> dict[str, int]:

@@ -28,7 +28,8 @@ from gradcheck.harness.family_check import check_family_layer
 from gradcheck.harness.guard import call_backward, call_forward
 from gradcheck.harness.layer import as_layer, describe_layer, supports_of
 from gradcheck.harness.outcome import problem_text
-from gradcheck.harness.request import MODES, CheckOptions
+from gradcheck.harness.request import AUTO_FULL_MAX, CheckOptions  # noqa: F401 (re-exported)
+from gradcheck.harness.request import resolve_mode as choose_mode
 from gradcheck.judge.bounds import analytic_bounds, perturbation_count, refuse_full_jacobian
 from gradcheck.judge.compare import (
     compare_adjoint,
@@ -38,24 +39,10 @@ from gradcheck.judge.compare import (
 from gradcheck.judge.directional import compare_directional
 from gradcheck.judge.result import CheckResult, LayerReport, compare_arrays
 
-#: ``mode="auto"`` takes the full Jacobian up to this many perturbations (x.size + w.size
-#: + b.size).  Full mode costs ``2·(C/G·∏K + 1)`` forward calls for w and b and a folded call
-#: or two for x (:mod:`gradcheck.witnesses.compressed`), each call growing with the problem;
-#: fast mode a
-#: fixed 6 forward and 3 backward calls.  Measured on examples/naive_conv.py: full 12 ms at
-#: x (2,3,16,16)/w (4,3,3,3) (1648 perturbations), 0.4 s at x (4,8,32,32)/w (8,8,3,3) (33352);
-#: fast 2.6 ms and 16 ms.  The default fuzzing distribution (conv_problems: at most ~3800
-#: perturbations) stays entirely in full mode.
-AUTO_FULL_MAX = 4096
-
 
 def resolve_mode(mode: str, problem: ConvProblem) -> str:
     """``"full"`` or ``"fast"``: the mode ``check_layer`` uses for ``mode`` on ``problem``."""
-    if mode not in MODES:
-        raise invalid("mode", mode, f"expected one of {MODES}")
-    if mode == "auto":
-        return "full" if perturbation_count(problem) <= AUTO_FULL_MAX else "fast"
-    return mode
+    return choose_mode(mode, perturbation_count(problem))
 
 
 class Inconclusive(GradcheckError):

@@ -32,7 +32,7 @@ from gradcheck.geometry.family_problem import ConvTransposeProblem
 from gradcheck.harness.guard import _call, _validate
 from gradcheck.harness.layer import describe_layer, supports_of
 from gradcheck.harness.outcome import problem_text
-from gradcheck.harness.request import MODES, CheckOptions
+from gradcheck.harness.request import CheckOptions, resolve_mode
 from gradcheck.judge.family_bounds import (
     GRADIENTS,
     FamilyProblem,
@@ -50,21 +50,11 @@ from gradcheck.judge.family_compare import (
 )
 from gradcheck.judge.result import CheckResult, LayerReport, compare_arrays
 
-#: ``mode="auto"`` takes the full Jacobian up to this many perturbations (x.size, + w.size +
-#: b.size for a transposed convolution), directional derivatives above.  A full Jacobian costs
-#: one folded call per chunk of x-points (each point a whole problem) and one call per w or b
-#: point.  Every problem the family strategies draw by default is below it.
-AUTO_FULL_MAX = 4096
-
 
 def resolve_family_mode(mode: str, problem: FamilyProblem) -> str:
-    """``"full"`` or ``"fast"`` for ``mode`` on ``problem``."""
-    if mode not in MODES:
-        raise invalid("mode", mode, f"expected one of {MODES}")
-    if mode == "auto":
-        count = sum(a.size for a in arguments(problem).values())
-        return "full" if count <= AUTO_FULL_MAX else "fast"
-    return mode
+    """``"full"`` or ``"fast"`` for ``mode`` on ``problem`` (one perturbation per argument
+    entry: x, and w and b for a transposed convolution)."""
+    return resolve_mode(mode, sum(a.size for a in arguments(problem).values()))
 
 
 def call_family_forward(layer: Any, problem: FamilyProblem, family: str, *,

@@ -29,8 +29,25 @@ METHODS = ("central", "four-point", "richardson", "complex-step")
 #: problem is small and the second otherwise (:data:`gradcheck.harness.check.AUTO_FULL_MAX`).
 MODES = ("auto", "full", "fast")
 
+#: ``mode="auto"`` takes the full Jacobian up to this many perturbations (one per entry of the
+#: arguments: x.size + w.size + b.size), directional derivatives above.  Full mode costs
+#: ``2·(C/G·∏K + 1)`` forward calls for w and b and a folded call or two for x
+#: (:mod:`gradcheck.witnesses.compressed`), each call growing with the problem; fast mode a fixed
+#: 6 forward and 3 backward calls.  Measured on examples/naive_conv.py: full 12 ms at
+#: x (2,3,16,16)/w (4,3,3,3) (1648 perturbations), 0.4 s at x (4,8,32,32)/w (8,8,3,3) (33352);
+#: fast 2.6 ms and 16 ms.  The default fuzzing distributions stay entirely in full mode.
+AUTO_FULL_MAX = 4096
+
 #: Seconds allowed per call of the layer, unless the request says otherwise.
 DEFAULT_DEADLINE = 10.0
+
+
+def resolve_mode(mode: str, perturbations: int) -> str:
+    """``"full"`` or ``"fast"``: what ``mode`` means for a problem of ``perturbations`` entries."""
+    choice("mode", mode, MODES)
+    if mode == "auto":
+        return "full" if perturbations <= AUTO_FULL_MAX else "fast"
+    return mode
 
 
 @dataclass(frozen=True)
