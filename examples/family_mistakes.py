@@ -8,7 +8,7 @@ layer::
     gradcheck fuzz examples/family_mistakes.py:kernel_not_flipped
 
 Max pooling's "gradient to every tie" needs tied data, where max pooling has no gradient; on
-the tie-free data gradcheck draws its visible cousin is "gradient to every window entry".
+the tie-free data gradcheck draws its visible cousin is "max-pool-gradient-to-every-window-entry".
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from examples.family_layers import Spec, TapAvgPool, TapConvTranspose, TapMaxPoo
 class OutputPaddingIgnored(TapConvTranspose):
     """Computes O − a positions and pads the output padding with zeros (no taps, no bias)."""
 
-    mistake: ClassVar[str] = "output_padding ignored"
+    mistake: ClassVar[str] = "transpose-output-padding-ignored"
 
     def forward(self, x, w, b, spec):
         y = super().forward(x, w, b, spec)
@@ -49,7 +49,7 @@ class OutputPaddingIgnored(TapConvTranspose):
 class KernelNotFlipped(TapConvTranspose):
     """dx pairs δ_full[s·i + r·t] with the flipped tap K − 1 − t."""
 
-    mistake: ClassVar[str] = "kernel not flipped"
+    mistake: ClassVar[str] = "transpose-kernel-not-flipped"
 
     def dx_weight(self, wg, t):
         flipped = tuple(k - 1 - ti for k, ti in zip(wg.shape[3:], t))
@@ -59,7 +59,7 @@ class KernelNotFlipped(TapConvTranspose):
 class ChannelsSwapped(TapConvTranspose):
     """dw built per output channel, (C_out, C_in/G, K…), and reshaped into w's layout."""
 
-    mistake: ClassVar[str] = "in/out channel axes swapped"
+    mistake: ClassVar[str] = "transpose-in-out-channel-axes-swapped"
 
     def dw_layout(self, dw, w):
         return dw.swapaxes(1, 2).reshape(w.shape)  # MISTAKE: conv layout reshaped, not moved
@@ -68,7 +68,7 @@ class ChannelsSwapped(TapConvTranspose):
 class StrideIgnored(TapConvTranspose):
     """The backward reads δ_full at i + r·t."""
 
-    mistake: ClassVar[str] = "stride ignored"
+    mistake: ClassVar[str] = "transpose-stride-ignored"
 
     def gather_stride(self, spec):
         return (1,) * spec.dims  # MISTAKE: the forward scattered with stride s
@@ -77,7 +77,7 @@ class StrideIgnored(TapConvTranspose):
 class DilationIgnored(TapConvTranspose):
     """The backward reads δ_full at s·i + t."""
 
-    mistake: ClassVar[str] = "dilation ignored"
+    mistake: ClassVar[str] = "transpose-dilation-ignored"
 
     def gather_start(self, t, spec):
         return tuple(t)  # MISTAKE: tap t sits at r·t
@@ -86,7 +86,7 @@ class DilationIgnored(TapConvTranspose):
 class GroupsMixed(TapConvTranspose):
     """dx of group g reads δ of group g + 1."""
 
-    mistake: ClassVar[str] = "groups mixed"
+    mistake: ClassVar[str] = "transpose-groups-mixed"
 
     def dx_delta(self, delta):
         return np.roll(delta, -1, axis=1)  # MISTAKE: groups are independent
@@ -95,7 +95,7 @@ class GroupsMixed(TapConvTranspose):
 class CropWrongSide(TapConvTranspose):
     """Crops hi from the start of the full result (and reads δ there in the backward)."""
 
-    mistake: ClassVar[str] = "crop on the wrong side"
+    mistake: ClassVar[str] = "transpose-crop-on-the-wrong-side"
 
     def crop_start(self, spec):
         return tuple(hi for _, hi in spec.padding)  # MISTAKE: lo comes off the start
@@ -112,7 +112,7 @@ class CropWrongSide(TapConvTranspose):
 class EveryWindowEntry(TapMaxPool):
     """δ to every entry of the window, as if each were the maximum."""
 
-    mistake: ClassVar[str] = "gradient to every window entry"
+    mistake: ClassVar[str] = "max-pool-gradient-to-every-window-entry"
 
     def backward(self, dy, x, spec):
         return _Unit().backward(dy, x, spec)  # MISTAKE: only the argmax gets δ
@@ -126,7 +126,7 @@ class _Unit(TapAvgPool):
 class FixedPosition(TapMaxPool):
     """δ to the first tap of every window."""
 
-    mistake: ClassVar[str] = "gradient to a fixed window position"
+    mistake: ClassVar[str] = "max-pool-gradient-to-a-fixed-window-position"
 
     def winners(self, x, spec):
         return np.zeros(x.shape[:2] + spec.output_size(x.shape[2:]), dtype=np.intp)  # MISTAKE
@@ -135,7 +135,7 @@ class FixedPosition(TapMaxPool):
 class Overwrite(TapMaxPool):
     """``dx[positions] = δ``: where windows share a maximum, one δ survives."""
 
-    mistake: ClassVar[str] = "overwrite instead of accumulate"
+    mistake: ClassVar[str] = "max-pool-overwrite-instead-of-accumulate"
 
     def route(self, dx, index, dy):
         dx[index] = dy  # MISTAKE: repeated positions keep only the last δ
@@ -144,7 +144,7 @@ class Overwrite(TapMaxPool):
 class RoutingStrideIgnored(TapMaxPool):
     """Routes window o to o − lo + r·t*."""
 
-    mistake: ClassVar[str] = "stride ignored in the routing"
+    mistake: ClassVar[str] = "max-pool-stride-ignored-in-the-routing"
 
     def positions(self, x, spec):
         # MISTAKE: the window start is s·o − lo, not o − lo
@@ -156,7 +156,7 @@ class RoutingStrideIgnored(TapMaxPool):
 class RoutingPaddingOffset(TapMaxPool):
     """Routes window o to s·o + r·t*, an index of the padded input."""
 
-    mistake: ClassVar[str] = "padding offset in the routing"
+    mistake: ClassVar[str] = "max-pool-padding-offset-in-the-routing"
 
     def positions(self, x, spec):
         # MISTAKE: the padded index s·o + r·t* is not the input index s·o − lo + r·t*
@@ -169,7 +169,7 @@ class RoutingPaddingOffset(TapMaxPool):
 class PadNeverCounted(TapAvgPool):
     """Divides by the window's input positions even with count_include_pad."""
 
-    mistake: ClassVar[str] = "padding never counted in the divisor"
+    mistake: ClassVar[str] = "avg-pool-padding-never-counted-in-the-divisor"
 
     def counts(self, size, out, k, s, r, lo, hi, include_pad):
         return super().counts(size, out, k, s, r, lo, hi, False)  # MISTAKE: flag ignored
@@ -178,7 +178,7 @@ class PadNeverCounted(TapAvgPool):
 class PadAlwaysCounted(TapAvgPool):
     """Divides by the window's padded-input positions even without count_include_pad."""
 
-    mistake: ClassVar[str] = "padding counted in the divisor"
+    mistake: ClassVar[str] = "avg-pool-padding-counted-in-the-divisor"
 
     def counts(self, size, out, k, s, r, lo, hi, include_pad):
         return super().counts(size, out, k, s, r, lo, hi, True)  # MISTAKE: flag ignored
@@ -187,7 +187,7 @@ class PadAlwaysCounted(TapAvgPool):
 class KernelSizeDivisor(TapAvgPool):
     """Divides every window by K (the first kernel size), not by its size."""
 
-    mistake: ClassVar[str] = "K instead of ∏K"
+    mistake: ClassVar[str] = "avg-pool-k-instead-of-prod-k"
 
     def divisor(self, x, spec):
         # MISTAKE: a window of a d-dim pooling has ∏K taps (less what it leaves out)
@@ -197,7 +197,7 @@ class KernelSizeDivisor(TapAvgPool):
 class PartialWindowsFull(TapAvgPool):
     """Counts every tap of ceil_mode's partial windows, also those past the padded input."""
 
-    mistake: ClassVar[str] = "partial windows divided by the full size"
+    mistake: ClassVar[str] = "avg-pool-partial-windows-divided-by-the-full-size"
 
     def counts(self, size, out, k, s, r, lo, hi, include_pad):
         if include_pad:
@@ -213,20 +213,20 @@ _CLASSES = (OutputPaddingIgnored, KernelNotFlipped, ChannelsSwapped, StrideIgnor
 #: Every family mistake by name, a layer instance each.
 FAMILY_MISTAKES = {cls.mistake: cls() for cls in _CLASSES}
 
-output_padding_ignored = FAMILY_MISTAKES["output_padding ignored"]
-kernel_not_flipped = FAMILY_MISTAKES["kernel not flipped"]
-channels_swapped = FAMILY_MISTAKES["in/out channel axes swapped"]
-stride_ignored = FAMILY_MISTAKES["stride ignored"]
-dilation_ignored = FAMILY_MISTAKES["dilation ignored"]
-groups_mixed = FAMILY_MISTAKES["groups mixed"]
-crop_wrong_side = FAMILY_MISTAKES["crop on the wrong side"]
-every_window_entry = FAMILY_MISTAKES["gradient to every window entry"]
-fixed_position = FAMILY_MISTAKES["gradient to a fixed window position"]
-overwrite = FAMILY_MISTAKES["overwrite instead of accumulate"]
-routing_stride_ignored = FAMILY_MISTAKES["stride ignored in the routing"]
-routing_padding_offset = FAMILY_MISTAKES["padding offset in the routing"]
-pad_never_counted = FAMILY_MISTAKES["padding never counted in the divisor"]
-pad_always_counted = FAMILY_MISTAKES["padding counted in the divisor"]
-kernel_size_divisor = FAMILY_MISTAKES["K instead of ∏K"]
-partial_windows_full = FAMILY_MISTAKES["partial windows divided by the full size"]
+output_padding_ignored = FAMILY_MISTAKES["transpose-output-padding-ignored"]
+kernel_not_flipped = FAMILY_MISTAKES["transpose-kernel-not-flipped"]
+channels_swapped = FAMILY_MISTAKES["transpose-in-out-channel-axes-swapped"]
+stride_ignored = FAMILY_MISTAKES["transpose-stride-ignored"]
+dilation_ignored = FAMILY_MISTAKES["transpose-dilation-ignored"]
+groups_mixed = FAMILY_MISTAKES["transpose-groups-mixed"]
+crop_wrong_side = FAMILY_MISTAKES["transpose-crop-on-the-wrong-side"]
+every_window_entry = FAMILY_MISTAKES["max-pool-gradient-to-every-window-entry"]
+fixed_position = FAMILY_MISTAKES["max-pool-gradient-to-a-fixed-window-position"]
+overwrite = FAMILY_MISTAKES["max-pool-overwrite-instead-of-accumulate"]
+routing_stride_ignored = FAMILY_MISTAKES["max-pool-stride-ignored-in-the-routing"]
+routing_padding_offset = FAMILY_MISTAKES["max-pool-padding-offset-in-the-routing"]
+pad_never_counted = FAMILY_MISTAKES["avg-pool-padding-never-counted-in-the-divisor"]
+pad_always_counted = FAMILY_MISTAKES["avg-pool-padding-counted-in-the-divisor"]
+kernel_size_divisor = FAMILY_MISTAKES["avg-pool-k-instead-of-prod-k"]
+partial_windows_full = FAMILY_MISTAKES["avg-pool-partial-windows-divided-by-the-full-size"]
 

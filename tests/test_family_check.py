@@ -158,11 +158,11 @@ def test_every_family_mistake_is_caught_and_named_by_default_fuzzing(name):
 
 
 @pytest.mark.parametrize("name, problem", [
-    ("overwrite instead of accumulate", _pool_problem()),
-    ("padding offset in the routing", _pool_problem()),
-    ("stride ignored", _ct_problem()),
-    ("crop on the wrong side", _ct_problem()),
-    ("padding never counted in the divisor", _pool_problem()),
+    ("max-pool-overwrite-instead-of-accumulate", _pool_problem()),
+    ("max-pool-padding-offset-in-the-routing", _pool_problem()),
+    ("transpose-stride-ignored", _ct_problem()),
+    ("transpose-crop-on-the-wrong-side", _ct_problem()),
+    ("avg-pool-padding-never-counted-in-the-divisor", _pool_problem()),
 ])
 def test_check_layer_names_the_mistake_on_one_problem(name, problem):
     with pytest.raises(GradientMismatch) as caught:
@@ -170,7 +170,7 @@ def test_check_layer_names_the_mistake_on_one_problem(name, problem):
     assert f"[{name}]" in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["kernel not flipped", "gradient to every window entry"])
+@pytest.mark.parametrize("name", ["transpose-kernel-not-flipped", "max-pool-gradient-to-every-window-entry"])
 def test_fast_mode_catches_mistakes(name):
     assert fuzz_layer(FAMILY_MISTAKES[name], mode="fast").status == "mismatch"
 
@@ -187,7 +187,7 @@ def test_cli_fuzz_names_the_mistake_and_prints_the_family_spec(capsys):
     assert set(failure["spec"]) == {"dims", "kernel_size", "stride", "padding", "dilation",
                                     "ceil_mode", "count_include_pad"}
     assert "w" not in failure["shapes"]
-    assert failure["diagnosis"][0]["name"] == "overwrite instead of accumulate"
+    assert failure["diagnosis"][0]["name"] == "max-pool-overwrite-instead-of-accumulate"
 
 
 def test_cli_family_flag_selects_the_protocol(tmp_path, capsys):
@@ -216,7 +216,7 @@ def test_cs231n_pool_adapter():
     assert fuzz_layer(cs231n_pool, examples=30).passed
     wrong = fuzz_layer(cs231n_wrong, examples=30)
     assert wrong.explanation is not None
-    assert wrong.explanation.diagnoses[0].name == "gradient to every window entry"
+    assert wrong.explanation.diagnoses[0].name == "max-pool-gradient-to-every-window-entry"
 
 
 def test_verify_has_a_row_per_family_check():
@@ -268,17 +268,17 @@ def test_family_regression_cases_round_trip(problem, tmp_path):
 def test_fuzz_saves_family_failures_that_replay(tmp_path):
     from gradcheck.harness.check import check_regressions
 
-    result = fuzz_layer(FAMILY_MISTAKES["overwrite instead of accumulate"], examples=20,
+    result = fuzz_layer(FAMILY_MISTAKES["max-pool-overwrite-instead-of-accumulate"], examples=20,
                         save_regressions=str(tmp_path))
     assert result.failure is not None and result.failure.saved is not None
     assert len(check_regressions(max_pool, tmp_path)) == 1
-    with pytest.raises(GradientMismatch, match="overwrite instead of accumulate"):
-        check_regressions(FAMILY_MISTAKES["overwrite instead of accumulate"], tmp_path)
+    with pytest.raises(GradientMismatch, match="max-pool-overwrite-instead-of-accumulate"):
+        check_regressions(FAMILY_MISTAKES["max-pool-overwrite-instead-of-accumulate"], tmp_path)
 
 
 def test_the_pytest_fixture_fuzzes_and_checks_family_layers(gradcheck):
     result = gradcheck.fuzz(avg_pool, examples=20, dims=(2,))
     assert result.passed and result.claim["family"] == "avg_pool"
     assert gradcheck.check(conv_transpose, _ct_problem()).passed
-    with pytest.raises(pytest.fail.Exception, match=r"\[groups mixed\]"):
-        gradcheck.fuzz(FAMILY_MISTAKES["groups mixed"], examples=30)
+    with pytest.raises(pytest.fail.Exception, match=r"\[transpose-groups-mixed\]"):
+        gradcheck.fuzz(FAMILY_MISTAKES["transpose-groups-mixed"], examples=30)

@@ -29,7 +29,8 @@ BLOCKS = [(lang, body) for lang, body in BLOCK.findall(README)]
 pytest_plugins = ["pytester"]
 
 #: What the README's snippets take as given: the user's own layer class.
-PREAMBLE = "from examples.cs231n_style import Cs231nConv as MyConv\n\n"
+PREAMBLE = ("from examples.cs231n_style import Cs231nConv as MyConv\n"
+            "from examples.family_layers import TapMaxPool as MyMaxPool\n\n")
 
 
 def _blocks(lang: str) -> list[str]:
@@ -152,3 +153,6 @@ def test_the_readme_snippet_layer_is_restricted() -> None:
     assert Cs231nConv.supports["dims"] == (2,)
     assert Cs231nConv.supports["groups"] is False
     assert textwrap.dedent(PREAMBLE).startswith("from examples")
+    from examples.family_layers import TapMaxPool
+
+    assert TapMaxPool.supports["family"] == "max_pool"

@@ -159,3 +159,12 @@ def test_make_figures_writes_the_error_map_into_output(tmp_path):
     assert sorted(p.name for p in output.iterdir()) == ["error-map-dx.png"]
     if before is not None:
         assert committed.stat().st_mtime_ns == before  # docs/ left alone
+
+
+def test_bench_family_vs_torch_quick_prints_a_row_per_family_with_ratios(tmp_path):
+    pytest.importorskip("torch")
+    out = run_script(BENCHMARKS / "bench_family_vs_torch.py", "--quick", cwd=tmp_path)
+    assert re.search(r"^family\s+size\s+torch slow\s+torch fast\s+gc full\s+gc fast\s+"
+                     r"slow/full\s+fast/fast$", out, re.MULTILINE), out
+    for family in ("conv_transpose", "max_pool", "avg_pool"):
+        assert re.search(rf"^{family}\s+x\(.*\d+\.\d+x\s+\d+\.\d+x$", out, re.MULTILINE), out

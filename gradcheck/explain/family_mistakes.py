@@ -138,35 +138,35 @@ def _channels_swapped(p: ConvTransposeProblem) -> Arrays:
 
 
 TRANSPOSED = (
-    Mistake("output_padding ignored", "conv_transpose",
+    Mistake("transpose-output-padding-ignored", "conv_transpose",
             "the output padding is left at zero (or δ's last output_padding positions are "
             "dropped): the extra positions get neither the kernel's taps that reach them nor "
             "the bias", "compute the full O = (S−1)·s − lo − hi + r·(K−1) + a + 1 positions "
             "before cropping, and add the bias to all of them", _output_padding_ignored),
-    Mistake("kernel not flipped", "conv_transpose",
+    Mistake("transpose-kernel-not-flipped", "conv_transpose",
             "dL/dx uses the kernel flipped: the transposed convolution's input gradient is a "
             "plain correlation of δ with w (conv_forward(δ, w)), no flip",
             "dx[c, i] = Σ_{j,t} w[c, j, t]·δ_pad[j, s·i + r·t] — the forward flips, the "
             "backward does not",
             lambda p: {"dx": conv_transpose_backward(p.dy, p.x, flip(p.w), None, p.spec)[0]}),
-    Mistake("in/out channel axes swapped", "conv_transpose",
+    Mistake("transpose-in-out-channel-axes-swapped", "conv_transpose",
             "dL/dw is laid out as a convolution kernel (C_out, C_in/G, K…) and reshaped, not "
             "transposed, into the ConvTranspose layout (C_in, C_out/G, K…)",
             "build dw[c, j, t] with the input channel first (or swap the axes per group)",
             _channels_swapped),
-    Mistake("stride ignored", "conv_transpose",
+    Mistake("transpose-stride-ignored", "conv_transpose",
             "dL/dx reads δ at i + r·t instead of s·i + r·t: the stride is ignored in the "
             "backward", "gather δ_pad[s·i + r·t] (conv_forward(δ, w) with the layer's stride)",
             lambda p: _dx_with(p, stride=(1,) * p.spec.dims)),
-    Mistake("dilation ignored", "conv_transpose",
+    Mistake("transpose-dilation-ignored", "conv_transpose",
             "dL/dx reads δ at s·i + t instead of s·i + r·t: the dilation is ignored in the "
             "backward", "gather δ_pad[s·i + r·t] (conv_forward(δ, w) with the layer's dilation)",
             lambda p: _dx_with(p, dilation=(1,) * p.spec.dims)),
-    Mistake("groups mixed", "conv_transpose",
+    Mistake("transpose-groups-mixed", "conv_transpose",
             "dL/dx of group g is computed from δ's channels of another group",
             "input channel c of group g = c // (C_in/G) pairs with output channels "
             "g·C_out/G … (g+1)·C_out/G − 1 only", _groups_mixed),
-    Mistake("crop on the wrong side", "conv_transpose",
+    Mistake("transpose-crop-on-the-wrong-side", "conv_transpose",
             "the forward crops hi positions from the start and lo from the end of the full "
             "result instead of lo from the start", "y[o] = full[lo + o]", _crop_wrong_side),
 )
@@ -239,26 +239,26 @@ def _standard(o: np.ndarray, s: int, lo: int, d: int) -> np.ndarray:
 
 
 MAX = (
-    Mistake("gradient to every window entry", "max_pool",
+    Mistake("max-pool-gradient-to-every-window-entry", "max_pool",
             "dL/dx gives δ to every entry of each window, not only to its maximum",
             "route δ only to the window's argmax (the first maximum): dx[s·o − lo + r·t*] += δ",
             lambda p: {"dx": _spread(p, p.dy)}),
-    Mistake("gradient to a fixed window position", "max_pool",
+    Mistake("max-pool-gradient-to-a-fixed-window-position", "max_pool",
             "dL/dx gives δ to the same position of every window (its first tap) instead of "
             "to the window's maximum", "find each window's argmax t* and route to s·o − lo + r·t*",
             lambda p: {"dx": _route(p, _standard, lambda q: tuple(
                 np.zeros((q.x.shape[0] * q.x.shape[1], *q.dy.shape[2:]), dtype=int)
                 for _ in q.spec.kernel_size))}),
-    Mistake("overwrite instead of accumulate", "max_pool",
+    Mistake("max-pool-overwrite-instead-of-accumulate", "max_pool",
             "dL/dx assigns δ where windows overlap (dx[p] = δ) instead of accumulating: a "
             "position that is the maximum of two windows keeps only one window's δ",
             "accumulate: np.add.at(dx, positions, δ) (dx[positions] += δ drops repeats too)",
             lambda p: {"dx": _route(p, _standard, _argmax_taps, overwrite=True)}),
-    Mistake("stride ignored in the routing", "max_pool",
+    Mistake("max-pool-stride-ignored-in-the-routing", "max_pool",
             "dL/dx routes window o's δ to o − lo + r·t* instead of s·o − lo + r·t*: the "
             "stride is ignored where δ goes back", "route to s·o − lo + r·t*",
             lambda p: {"dx": _route(p, lambda o, s, lo, d: o - lo, _argmax_taps)}),
-    Mistake("padding offset in the routing", "max_pool",
+    Mistake("max-pool-padding-offset-in-the-routing", "max_pool",
             "dL/dx routes window o's δ to s·o + r·t*, a position in the padded input, without "
             "subtracting the padding lo", "route to s·o − lo + r·t* (or crop dx_pad by lo)",
             lambda p: {"dx": _route(p, lambda o, s, lo, d: s * o, _argmax_taps)}),
@@ -283,7 +283,7 @@ def _first_kernel_size(p: PoolProblem) -> Arrays:
 
 
 def _k_differs(p: PoolProblem) -> bool:
-    """K[0] and ∏K differ: where "K instead of ∏K" is itself, not another mistake's numbers."""
+    """K[0] and ∏K differ: where "avg-pool-k-instead-of-prod-k" is itself, not another mistake's numbers."""
     return int(np.prod(p.spec.kernel_size)) != p.spec.kernel_size[0]
 
 
@@ -294,19 +294,19 @@ def _full_size(p: PoolProblem) -> Arrays:
 
 
 AVG = (
-    Mistake("padding never counted in the divisor", "avg_pool",
+    Mistake("avg-pool-padding-never-counted-in-the-divisor", "avg_pool",
             "the divisor counts only the window's input positions although count_include_pad "
             "is set", "with count_include_pad, divide by the window's positions inside the "
             "padded input [−lo, S + hi)", _with_pad_rule(False)),
-    Mistake("padding counted in the divisor", "avg_pool",
+    Mistake("avg-pool-padding-counted-in-the-divisor", "avg_pool",
             "the divisor counts the window's padding positions although count_include_pad "
             "is off", "without count_include_pad, divide by the window's positions inside "
             "the input [0, S)", _with_pad_rule(True)),
-    Mistake("K instead of ∏K", "avg_pool",
+    Mistake("avg-pool-k-instead-of-prod-k", "avg_pool",
             "the divisor is the first kernel size K instead of the window's size ∏K",
             "divide by the product of the kernel sizes (less what the window leaves out)",
             _first_kernel_size, _k_differs),
-    Mistake("partial windows divided by the full size", "avg_pool",
+    Mistake("avg-pool-partial-windows-divided-by-the-full-size", "avg_pool",
             "ceil_mode's partial windows, which reach past the padded input, are divided by "
             "the full window size ∏K", "count only the taps inside [−lo, S + hi) "
             "(count_include_pad) for the last, partial windows", _full_size),
