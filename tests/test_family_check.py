@@ -170,7 +170,8 @@ def test_check_layer_names_the_mistake_on_one_problem(name, problem):
     assert f"[{name}]" in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["transpose-kernel-not-flipped", "max-pool-gradient-to-every-window-entry"])
+@pytest.mark.parametrize("name", ["transpose-kernel-not-flipped",
+                                  "max-pool-gradient-to-every-window-entry"])
 def test_fast_mode_catches_mistakes(name):
     assert fuzz_layer(FAMILY_MISTAKES[name], mode="fast").status == "mismatch"
 

@@ -283,7 +283,8 @@ def _first_kernel_size(p: PoolProblem) -> Arrays:
 
 
 def _k_differs(p: PoolProblem) -> bool:
-    """K[0] and ∏K differ: where "avg-pool-k-instead-of-prod-k" is itself, not another mistake's numbers."""
+    """K[0] and ∏K differ: where "avg-pool-k-instead-of-prod-k" is itself, not another
+    mistake's numbers."""
     return int(np.prod(p.spec.kernel_size)) != p.spec.kernel_size[0]
 
 
