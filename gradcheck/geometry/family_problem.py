@@ -12,14 +12,13 @@ from functools import cached_property
 
 import numpy as np
 
-from gradcheck.errors import invalid, invalid_type
 from gradcheck.geometry.family_spec import (
     ConvTransposeSpec,
     PoolSpec,
     conv_transpose_output_shape,
     pool_output_shape,
 )
-from gradcheck.geometry.problem import _as_array, content_key
+from gradcheck.geometry.problem import content_key, problem_dtype, validate_problem
 
 __all__ = ["ConvTransposeProblem", "PoolProblem"]
 
@@ -46,23 +45,16 @@ class ConvTransposeProblem:
     spec: ConvTransposeSpec
 
     def __post_init__(self) -> None:
-        if not isinstance(self.spec, ConvTransposeSpec):
-            raise invalid_type("spec", self.spec, "expected a gradcheck.ConvTransposeSpec")
-        for name in ("x", "w", "dy"):
-            _as_array(name, getattr(self, name))
-        if self.b is not None:
-            _as_array("b", self.b)
-        y_shape = conv_transpose_output_shape(
-            self.x.shape, self.w.shape, self.spec, None if self.b is None else self.b.shape
-        )
-        if self.dy.shape != y_shape:
-            raise invalid("dy.shape", self.dy.shape, f"expected the output shape {y_shape}")
+        validate_problem(
+            "transposed convolution", self.spec, ConvTransposeSpec,
+            {"x": self.x, "w": self.w, "b": self.b, "dy": self.dy},
+            lambda: conv_transpose_output_shape(self.x.shape, self.w.shape, self.spec,
+                                                None if self.b is None else self.b.shape))
 
     @property
     def dtype(self) -> np.dtype:
         """The promoted dtype of the problem's arrays."""
-        arrays = [self.x, self.w, self.dy] + ([] if self.b is None else [self.b])
-        return np.result_type(*arrays)
+        return problem_dtype(self.x, self.w, self.dy, self.b)
 
     def describe(self) -> str:
         """One line: shapes, geometry and dtype, as a person would write the configuration."""
@@ -103,18 +95,13 @@ class PoolProblem:
     spec: PoolSpec
 
     def __post_init__(self) -> None:
-        if not isinstance(self.spec, PoolSpec):
-            raise invalid_type("spec", self.spec, "expected a gradcheck.PoolSpec")
-        for name in ("x", "dy"):
-            _as_array(name, getattr(self, name))
-        y_shape = pool_output_shape(self.x.shape, self.spec)
-        if self.dy.shape != y_shape:
-            raise invalid("dy.shape", self.dy.shape, f"expected the output shape {y_shape}")
+        validate_problem("pooling", self.spec, PoolSpec, {"x": self.x, "dy": self.dy},
+                         lambda: pool_output_shape(self.x.shape, self.spec))
 
     @property
     def dtype(self) -> np.dtype:
         """The promoted dtype of the problem's arrays."""
-        return np.result_type(self.x, self.dy)
+        return problem_dtype(self.x, self.dy)
 
     def describe(self) -> str:
         """One line: shapes, geometry and dtype, as a person would write the configuration."""

@@ -28,6 +28,30 @@ def _as_array(name: str, value: object) -> np.ndarray:
     return value
 
 
+def validate_problem(kind: str, spec: object, spec_type: type, arrays: dict[str, Any],
+                     y_shape: Callable[[], tuple[int, ...]]) -> None:
+    """Validate a problem of any kind at construction.
+
+    ``spec`` must be a ``spec_type``; every array (None allowed only for ``b``) finite and
+    floating; ``dy`` shaped like the output, ``y_shape()`` (called once the arrays are known to
+    be arrays, so a bad array is named before any shape rule runs).
+    """
+    if not isinstance(spec, spec_type):
+        raise invalid_type("spec", spec, f"expected a gradcheck.{spec_type.__name__} "
+                           f"(a {kind})")
+    for name, value in arrays.items():
+        if value is not None or name != "b":
+            _as_array(name, value)
+    expected = y_shape()
+    if arrays["dy"].shape != expected:
+        raise invalid("dy.shape", arrays["dy"].shape, f"expected the output shape {expected}")
+
+
+def problem_dtype(*arrays: np.ndarray | None) -> np.dtype:
+    """The promoted dtype of a problem's arrays (None, a missing bias, left out)."""
+    return np.result_type(*(a for a in arrays if a is not None))
+
+
 def content_key(spec: object, arrays: tuple[np.ndarray | None, ...]) -> str:
     """sha1 of the spec's repr and of the arrays' shapes and values, widened to float64 or
     complex128 — so a problem and its exact float64 cast share a key (every problem's ``key``)."""
@@ -63,23 +87,16 @@ class ConvProblem:
     spec: ConvSpec
 
     def __post_init__(self) -> None:
-        if not isinstance(self.spec, ConvSpec):
-            raise invalid_type("spec", self.spec, "expected a gradcheck.ConvSpec")
-        for name in ("x", "w", "dy"):
-            _as_array(name, getattr(self, name))
-        if self.b is not None:
-            _as_array("b", self.b)
-        y_shape = output_shape(
-            self.x.shape, self.w.shape, self.spec, None if self.b is None else self.b.shape
-        )
-        if self.dy.shape != y_shape:
-            raise invalid("dy.shape", self.dy.shape, f"expected the output shape {y_shape}")
+        validate_problem(
+            "convolution", self.spec, ConvSpec,
+            {"x": self.x, "w": self.w, "b": self.b, "dy": self.dy},
+            lambda: output_shape(self.x.shape, self.w.shape, self.spec,
+                                 None if self.b is None else self.b.shape))
 
     @property
     def dtype(self) -> np.dtype:
         """The promoted dtype of the problem's arrays."""
-        arrays = [self.x, self.w, self.dy] + ([] if self.b is None else [self.b])
-        return np.result_type(*arrays)
+        return problem_dtype(self.x, self.w, self.dy, self.b)
 
     def describe(self) -> str:
         """One line: shapes, geometry and dtype, as a person would write the configuration."""
