@@ -4,7 +4,8 @@ transposed convolution and of max and average pooling against their witnesses.
 Per family, drawn problems (:mod:`gradcheck.harness.family_strategies`, float64 and float32)
 go through the reference backward against full-Jacobian central differences of the reference
 forward, and — for the linear maps — the adjoint identity between the reference forward and
-backward.  The rows join ``gradcheck verify``'s table.
+backward; the transposed convolution also against the convolution theorem
+(:mod:`gradcheck.judge.transpose_fourier`).  The rows join ``gradcheck verify``'s table.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gradcheck.judge.family_bounds import (
 )
 from gradcheck.judge.family_compare import compare_family_adjoint, compare_family_differences
 from gradcheck.judge.result import CheckResult
+from gradcheck.judge.transpose_fourier import compare_transpose_fourier
 
 
 def _gradients(p: Any, family: str) -> dict[str, np.ndarray]:
@@ -59,6 +61,7 @@ def _adjoint(family: str) -> Callable[[Any], CheckResult]:
 FAMILY_CHECKS: dict[str, tuple[str, Callable[[Any], CheckResult]]] = {
     "conv_transpose: central differences": ("conv_transpose", _differences("conv_transpose")),
     "conv_transpose: adjoint identity": ("conv_transpose", _adjoint("conv_transpose")),
+    "conv_transpose: Fourier identity": ("conv_transpose", compare_transpose_fourier),
     "max_pool: central differences (step < margin/2)": ("max_pool", _differences("max_pool")),
     "avg_pool: central differences": ("avg_pool", _differences("avg_pool")),
     "avg_pool: adjoint identity": ("avg_pool", _adjoint("avg_pool")),
