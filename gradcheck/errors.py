@@ -38,9 +38,10 @@ class GradientMismatch(GradcheckError, AssertionError):
         The frozen comparison result (``CheckResult`` or a layer report) that failed.
     """
 
-    def __init__(self, message: str, result: Any = None) -> None:
+    def __init__(self, message: str, result: Any = None, note: str | None = None) -> None:
         super().__init__(message)
         self.result = result
+        self.note = note
 
 
 class LayerError(GradcheckError):

@@ -50,9 +50,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         named = re.match(r"argument (\S+?)(?:/\S+)?: ", message)
-        if named:  # "argument --examples: --examples='abc': ..." says the flag once
-            message = message[named.end():]
         option = named.group(1) if named else None
+        if named and message[named.end():].startswith(f"{option}="):
+            message = message[named.end():]  # "--examples='abc': ..." names the flag already
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        if unknown:
+            option = unknown.group(1)
         raise UsageError(f"{self.prog}: error: {message}", self.format_usage(), option)
 
 

@@ -28,10 +28,10 @@ from hypothesis import given, reject, target
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky, Unsatisfiable
 
-from gradcheck.errors import GradientMismatch, LayerError
+from gradcheck.errors import GradientMismatch, LayerError, invalid
 from gradcheck.geometry.problem import ConvProblem
 from gradcheck.geometry.supports import Supports
-from gradcheck.harness.check import Inconclusive, check_layer
+from gradcheck.harness.check import NORMWISE_REASON, Inconclusive, check_layer
 from gradcheck.harness.corpus import save_regression
 from gradcheck.harness.family_check import check_family_layer
 from gradcheck.harness.family_strategies import family_problems
@@ -89,11 +89,30 @@ def _size_key(problem: ConvProblem) -> tuple[int, ...]:
 
 
 def _fundamental(failure: Failure) -> tuple[int, int]:
-    """Layer errors first, then the forward, then dx, dw, db."""
+    """Layer errors first, then the forward, then dx, dw, db; last, errors that look like an
+    undeclared FFT/Winograd rounding (a claim to fix, not a mistake in the formulas)."""
+    if failure.reason == NORMWISE_REASON:
+        return 2, 0
     if failure.status == "layer-error":
         return 0, 0
     ranks = [ARRAYS.index(n) for n in failure.wrong if n in ARRAYS]
     return 1, min(ranks, default=len(ARRAYS))
+
+
+def _distinct(failures: list[Failure]) -> list[Failure]:
+    """Drop a mismatch whose named mistake an earlier one already has: the same bug seen in a
+    configuration that showed one more array (a bias present, say) is not another bug."""
+    kept: list[Failure] = []
+    named: set[str] = set()
+    for failure in failures:
+        diagnoses = failure.explanation.diagnoses if failure.explanation is not None else ()
+        name = diagnoses[0].name if diagnoses else None
+        if failure.status == "mismatch" and name is not None and name in named:
+            continue
+        if name is not None:
+            named.add(name)
+        kept.append(failure)
+    return kept
 
 
 @dataclass
@@ -156,6 +175,8 @@ class _Search:
                           check_family_layer(self.layer, cast(Any, problem), options, family))
             except Inconclusive:
                 self.inconclusive += 1
+                if state.first_at is None:
+                    state.drawn -= 1  # not checked: the budget counts judged configurations
                 reject()  # too long a low-precision sum to judge: draw another configuration
             except (GradientMismatch, LayerError) as error:
                 result = getattr(error, "result", None)
@@ -240,6 +261,12 @@ def fuzz_layer(layer: Any, request: Request | None = None, /, **options: Any) ->
     request = Request.create(request, **options)
     layer = as_layer(layer)
     supports = supports_of(layer, **request.claim_dict)
+    if request.method == "complex-step":  # its imaginary part carries the derivative: real data
+        real = tuple(d for d in supports.dtypes if not d.startswith("complex"))
+        if not real:
+            raise invalid("method", request.method, "the complex step needs real problems, "
+                          f"and the claim draws only {supports.dtypes}")
+        supports = replace(supports, dtypes=real)
     progress = Progress(request.examples, "fuzz", enabled=request.progress)
     search = _Search(layer, request, supports, progress)
     budget = request.examples + math.ceil(EXTRA_SHARE * request.examples)
@@ -263,7 +290,9 @@ def _result(layer: Any, request: Request, supports: Supports, search: _Search) -
         failure = Failure("layer-error" if isinstance(error, LayerError) else "mismatch",
                           problem, error, found_after)
         failures.append(_explained(failure, request, seen, supports.family))
-    failures.sort(key=_fundamental)
+    failures = _distinct(sorted(failures, key=_fundamental))
+    if request.plot is not None:
+        _plot(failures, Path(request.plot))
     name = request.target or describe_layer(layer)
     if request.save_regressions is not None:
         failures = [_saved(f, request, supports, name) for f in failures]
@@ -276,13 +305,25 @@ def _result(layer: Any, request: Request, supports: Supports, search: _Search) -
                       inconclusive=search.inconclusive, claim=asdict(supports))
 
 
+def _plot(failures: list[Failure], directory: Path) -> None:
+    """PNG error maps of every explained failure: the first's in ``directory``, the k-th's in
+    its subdirectory ``failure-k`` (each failure's dx.png apart)."""
+    from gradcheck.explain.explanation import write_error_maps
+
+    for number, failure in enumerate(failures, 1):
+        if failure.explanation is None or failure.problem is None:
+            continue
+        where = directory if number == 1 else directory / f"failure-{number}"
+        write_error_maps(failure.explanation, where, failure.problem.describe())
+
+
 def _explained(failure: Failure, request: Request, seen: list, family: str = "conv") -> Failure:
-    """The failure with its explanation (and PNG maps, when asked for)."""
+    """The failure with its explanation (when asked for, or for PNG maps)."""
     if failure.status != "mismatch" or failure.report is None or failure.problem is None:
         return failure
     if not (request.explain or request.plot is not None):
         return failure
-    from gradcheck.explain.explanation import explain_search, write_error_maps
+    from gradcheck.explain.explanation import explain_search
 
     ordered = sorted(seen, key=lambda item: _size_key(item[0]))
     if isinstance(failure.problem, ConvProblem):
@@ -291,8 +332,6 @@ def _explained(failure: Failure, request: Request, seen: list, family: str = "co
         from gradcheck.explain.family_mistakes import explain_family_search
 
         explanation = explain_family_search(failure.problem, family, failure.report, ordered)
-    if request.plot is not None:
-        write_error_maps(explanation, request.plot, failure.problem.describe())
     return Failure(failure.status, failure.problem, failure.error, failure.found_after,
                    explanation)
 

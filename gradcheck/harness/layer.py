@@ -66,7 +66,7 @@ def describe_layer(layer: Any) -> str:
     An adapter is named by what it wraps (the user's forward function, torch module or
     Function), a class by itself, an instance by its class with ``()``.
     """
-    for attribute in ("forward_fn", "call"):
+    for attribute in ("wrapped", "forward_fn", "call"):
         inner = getattr(layer, attribute, None)
         if inner is not None:
             return describe_layer(inner)
@@ -237,6 +237,13 @@ def layer_from_torch(
     supports : Supports or dict, optional
         The claim; by default 1-d/2-d/3-d for a Function, the module's dims for a module.
     """
+    layer = _torch_layer(obj, call, supports)
+    layer.wrapped = obj  # the report names the user's module or Function, not the adapter
+    return layer
+
+
+def _torch_layer(obj: Any, call: Callable[..., Any] | None,
+                 supports: Supports | Mapping[str, Any] | None) -> Any:
     torch = _torch()
     module_type = obj if isinstance(obj, type) else type(obj)
     if issubclass(module_type, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):

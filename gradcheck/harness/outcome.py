@@ -68,10 +68,17 @@ class Failure:
 
     @property
     def wrong(self) -> tuple[str, ...]:
-        """The wrong arrays: against the reference when explained, else the failed comparisons."""
+        """The wrong arrays, y, dx, dw, db in that order: against the reference formulas when
+        the failure was explained, else the arrays whose checks failed."""
         if self.explanation is not None and self.explanation.wrong:
-            return tuple(self.explanation.wrong)
+            names = set(self.explanation.wrong)
+            return tuple(n for n in ARRAYS if n in names)
         return () if self.report is None else self.report.wrong()
+
+    @property
+    def note(self) -> str | None:
+        """A remark the check attached to its verdict (e.g. a normwise bound too wide to judge)."""
+        return getattr(self.error, "note", None)
 
     @property
     def ratio(self) -> float:
@@ -199,7 +206,8 @@ def _explanation_lines(explanation: Explanation) -> list[str]:
     for name, heatmap in explanation.heatmaps[:1]:
         lines.append(f"{name} error map, |yours − expected| / bound per position:")
         lines += ["  " + row for row in heatmap.splitlines()]
-    others = [d.name for d in explanation.diagnoses[1:]]
+    first = explanation.diagnoses[0].name if explanation.diagnoses else None
+    others = list(dict.fromkeys(d.name for d in explanation.diagnoses[1:] if d.name != first))
     if others:
         lines.append(f"also matches: {', '.join(others)}")
     elif not explanation.diagnoses:
@@ -227,6 +235,8 @@ def failure_lines(failure: Failure) -> list[str]:
         for check in failure.report.failures:
             for c in sorted(check.failures, key=lambda c: -c.ratio):
                 lines += _comparison_lines(check, c)
+    if failure.note:
+        lines += _wrapped(failure.note)
     if failure.saved is not None:
         lines.append(f"saved regression case: {failure.saved}")
     return lines
@@ -278,9 +288,11 @@ def fuzz_text(result: FuzzResult, reproduce: str | None = None) -> str:
 
 
 def problem_text(layer: str, report: LayerReport, explanation: Explanation | None,
-                 header: str | None = None) -> str:
+                 note: str | None = None, header: str | None = None) -> str:
     """The report of one failed problem (``check_layer``, regression replay): the same body."""
-    failure = Failure("mismatch", report.problem, _Carrier(report), 0, explanation)
+    carrier = _Carrier(report)
+    carrier.note = note
+    failure = Failure("mismatch", report.problem, carrier, 0, explanation)
     first = header or f"MISMATCH  {layer}: {failure.what()}"
     return "\n".join([first, *failure_lines(failure)])
 
@@ -291,6 +303,7 @@ class _Carrier(Exception):
     def __init__(self, report: LayerReport) -> None:
         super().__init__("")
         self.result = report
+        self.note: str | None = None
 
 
 # --------------------------------------------------------------------------- JSON
